@@ -29,7 +29,7 @@ if str(COLLECTIONS) not in sys.path:
 
 
 def mirror_path() -> Path:
-    proc = subprocess.run([str(REPO / "scripts" / "mirror-path")], capture_output=True, text=True)
+    proc = subprocess.run([str(REPO / "scripts" / "mirror-path")], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         pytest.exit(proc.stderr.strip(), returncode=2)
     return Path(proc.stdout.strip())
@@ -73,7 +73,7 @@ class ControlPlane:
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
         proc = subprocess.run([self.kubectl_bin, f"--kubeconfig={self.kubeconfig}", *args],
-                              capture_output=True, text=True, input=input)
+                              capture_output=True, text=True, input=input, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
         return proc
@@ -128,7 +128,7 @@ class ControlPlane:
         full_env = self.env
         full_env.update(env or {})
         proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), *args],
-                              capture_output=True, text=True, env=full_env, cwd=str(cwd or REPO))
+                              capture_output=True, text=True, env=full_env, cwd=str(cwd or REPO), check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"ansible-playbook {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -139,17 +139,17 @@ def control_plane(tmp_path_factory):
     """One real kube-apiserver + etcd for the whole session, CRDs installed."""
     state_dir = tmp_path_factory.mktemp("controlplane")
     base = [sys.executable, str(CONTROLPLANE), "--state-dir", str(state_dir)]
-    proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "120"], capture_output=True, text=True)
+    proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "120"], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         pytest.fail(f"control plane did not start:\n{proc.stderr}", pytrace=False)
     info = json.loads((state_dir / "state.json").read_text())
     try:
-        crds = subprocess.run(base + ["install-crds", str(mirror_path())], capture_output=True, text=True)
+        crds = subprocess.run(base + ["install-crds", str(mirror_path())], capture_output=True, text=True, check=False)
         if crds.returncode != 0:
             pytest.fail(f"installing CRDs failed:\n{crds.stderr}", pytrace=False)
         yield ControlPlane(state_dir, info)
     finally:
-        subprocess.run(base + ["down"], capture_output=True, text=True)
+        subprocess.run(base + ["down"], capture_output=True, text=True, check=False)
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ except ImportError as exc:  # pragma: no cover - reported by the module
     CoreException = Exception
 
 FIELD_MANAGER = "tokenlabs-inference"
+# Accept header for metadata-only LISTs (no Secret data leaves the API server).
+METADATA_ONLY_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 # Options shared by every Kubernetes module of the collection
 # (documented in the tokenlabs.inference.k8s_auth doc fragment).
@@ -125,29 +127,47 @@ class KubeApi(object):
         self.writes = 0
 
     # -- core
-    def request(self, method, path, body=None, query=None, content_type="application/json"):
+    def request(self, method, path, body=None, query=None, content_type="application/json", accept=None):
         query = list((query or {}).items()) if isinstance(query, dict) else list(query or [])
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             if self.dry_run:
                 query.append(("dryRun", "All"))
             if method != "DELETE" and self.field_manager:
                 query.append(("fieldManager", self.field_manager))
-        headers = {"Accept": "application/json"}
-        payload = None
+        headers = {"Accept": accept or "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type
-            payload = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
         try:
-            resp = self.api_client.call_api(
-                path, method, query_params=query, header_params=headers, body=payload,
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=self.timeout)
+            data = self._send(method, path, query, headers, body)
+        except ApiError:
+            raise
         except Exception as exc:  # noqa: BLE001 - translated below
             raise self._translate(exc, method, path)
         if method in ("POST", "PUT", "PATCH", "DELETE") and not self.dry_run:
             self.writes += 1
-        data = resp.data
         return json.loads(data) if data else None
+
+    def _send(self, method, path, query, headers, body):
+        """One HTTP request through the kubernetes client; returns the raw response body."""
+        if hasattr(self.api_client, "param_serialize"):
+            # kubernetes >= 35 (openapi-generator v7 client): call_api(method, url, ...) returns the
+            # response without raising on error statuses; the JSON body is serialized by the client.
+            if isinstance(body, str):
+                body = json.loads(body)
+            serialized = self.api_client.param_serialize(
+                method, path, query_params=query, header_params=headers, body=body,
+                auth_settings=["BearerToken"])
+            resp = self.api_client.call_api(*serialized, _request_timeout=self.timeout)
+            data = resp.read()
+            if not 200 <= resp.status < 300:
+                raise ApiError(resp.status, resp.reason, _status_message(data), method, path)
+            return data
+        payload = body if body is None or isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+        resp = self.api_client.call_api(
+            path, method, query_params=query, header_params=headers, body=payload,
+            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+            _request_timeout=self.timeout)
+        return resp.data
 
     def _translate(self, exc, method, path):
         status = getattr(exc, "status", None)
@@ -170,8 +190,13 @@ class KubeApi(object):
                 return None
             raise
 
-    def list(self, path, label_selector=None, limit=None):
-        """LIST a collection, following ``continue`` tokens; returns the items."""
+    def list(self, path, label_selector=None, limit=None, metadata_only=False):
+        """LIST a collection, following ``continue`` tokens; returns the items.
+
+        ``metadata_only=True`` asks for PartialObjectMetadata: items carry only
+        ``metadata`` (e.g. Secret annotations without the secret data).
+        """
+        accept = METADATA_ONLY_ACCEPT if metadata_only else None
         items = []
         query = {}
         if label_selector:
@@ -179,7 +204,7 @@ class KubeApi(object):
         if limit:
             query["limit"] = str(limit)
         while True:
-            doc = self.request("GET", path, query=dict(query))
+            doc = self.request("GET", path, query=dict(query), accept=accept)
             items.extend(doc.get("items") or [])
             token = (doc.get("metadata") or {}).get("continue")
             if not token:
@@ -255,10 +280,9 @@ def connect(module, dry_run=None, workers=16):
         kwargs["api_key"] = params["k8s_api_key"]
     try:
         client = get_api_client(module=None, **kwargs)
-    except CoreException as exc:
-        raise ApiError(0, "Config", "could not build a Kubernetes client: %s" % exc)
-    except Exception as exc:  # noqa: BLE001 - kubeconfig parsing errors and the like
-        raise ApiError(0, "Config", "could not build a Kubernetes client: %s: %s" % (type(exc).__name__, exc))
+    except Exception as exc:  # noqa: BLE001 - CoreException, kubeconfig parsing errors and the like
+        detail = str(exc) if isinstance(exc, CoreException) else "%s: %s" % (type(exc).__name__, exc)
+        raise ApiError(0, "Config", "could not build a Kubernetes client: %s" % detail)
     api_client = client.client.client
     configuration = api_client.configuration
     if getattr(configuration, "connection_pool_maxsize", 0) < workers:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A real, local Kubernetes control plane for tests and the demo.
 
 kube-apiserver + etcd on 127.0.0.1, built from Go modules (pins in the go.mod
@@ -127,7 +126,7 @@ def _build_one(component: str) -> None:
     for name, package in commands.items():
         proc = subprocess.run(
             [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp / name), package],
-            cwd=HERE / component, env=env, capture_output=True, text=True)
+            cwd=HERE / component, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             raise ControlPlaneError(f"go build of {package} failed:\n{proc.stderr[-4000:]}")
@@ -161,7 +160,7 @@ class State:
 
 
 def openssl(*args: str, cwd: Path) -> None:
-    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ControlPlaneError(f"openssl {' '.join(args[:2])} failed: {proc.stderr.strip()}")
 
@@ -233,13 +232,22 @@ def free_port() -> int:
 
 
 def alive(pid: int | None, name: str) -> bool:
+    """True if ``pid`` runs the binary ``name`` (and is not a zombie)."""
     if not pid:
         return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-    except OSError:
-        return False
-    return os.path.basename(cmdline) == name
+    for attempt in range(20):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        if state in ("Z", "X"):
+            return False
+        if cmdline:
+            return os.path.basename(cmdline.split(b"\0")[0].decode()) == name
+        # Just forked: the new image's argv is not visible yet.
+        time.sleep(0.01 * (attempt + 1))
+    return True
 
 
 def spawn(state: State, name: str, argv: list[str]) -> int:
@@ -267,7 +275,8 @@ def stop_pid(pid: int, name: str, timeout: float = 15.0) -> None:
             return
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
-    for _ in range(50):
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
         if not alive(pid, name):
             return
         time.sleep(0.1)
@@ -382,7 +391,7 @@ def status(state: State) -> bool:
 
 def kubectl(state: State, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run([str(binary("kubectl")), f"--kubeconfig={state.kubeconfig}", *args],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
         raise ControlPlaneError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc
@@ -406,7 +415,7 @@ def install_crds(state: State, mirror: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("TOKENLABS_CONTROLPLANE_DIR", DEFAULT_STATE)))
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build")

@@ -1,0 +1,120 @@
+# -*- coding: utf-8 -*-
+# Copyright: TokenLabs engineering
+# Apache License 2.0 (see LICENSE)
+"""Filters that turn the platform inventory (model catalog, version pins, mirror) into
+Helm values and Kubernetes objects.  The logic lives in
+plugins/module_utils/model_catalog.py (pure, unit-tested); these are thin wrappers.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.tokenlabs.inference.plugins.module_utils import model_catalog
+
+
+def _plain(value):
+    """Copy Ansible's tagged/lazy containers into plain Python data."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def model_catalog_errors(models):
+    return model_catalog.validate_models(_plain(models))
+
+
+def version_errors(versions):
+    if not isinstance(versions, dict):
+        raise AnsibleFilterError("version_errors expects a mapping of variable name to version")
+    return model_catalog.validate_versions(_plain(versions))
+
+
+def version_tuple(version):
+    try:
+        return list(model_catalog.version_tuple(str(version)))
+    except ValueError:
+        raise AnsibleFilterError("%r is not a version" % (version,))
+
+
+def chart_source(chart, mirror_dir=None):
+    return model_catalog.chart_source(_plain(chart), mirror_dir or None)
+
+
+def chart_archive(chart):
+    return model_catalog.chart_archive(_plain(chart))
+
+
+def inferencepool_values(model, epp_image):
+    return model_catalog.inferencepool_values(_plain(model), _plain(epp_image))
+
+
+def modelservice_values(model, hf_token_secret=None, runtime_class="nvidia"):
+    return model_catalog.modelservice_values(_plain(model), hf_token_secret or None, runtime_class)
+
+
+def decode_strategy_patch(model, namespace):
+    return model_catalog.decode_strategy_patch(_plain(model), namespace)
+
+
+def aigatewayroute(models, name, namespace, gateway_name, llm_request_costs=None):
+    return model_catalog.aigatewayroute(_plain(models), name, namespace, gateway_name,
+                                        llm_request_costs=_plain(llm_request_costs))
+
+
+def pool_release(model):
+    return model_catalog.pool_release(model)
+
+
+def modelservice_release(model):
+    return model_catalog.modelservice_release(model)
+
+
+def decode_deployment(model):
+    return model_catalog.decode_deployment(model)
+
+
+def changed_definitions(definitions, dry_run_result):
+    return model_catalog.changed_definitions(list(definitions), dry_run_result)
+
+
+def pending_conditions(resources, names, condition_type):
+    return model_catalog.pending_conditions(resources, list(names), condition_type)
+
+
+def namespace_definition(name):
+    return model_catalog.namespace_definition(str(name))
+
+
+def helm_ownership_patch(name, api_version, kind, release, release_namespace):
+    return model_catalog.helm_ownership_patch(str(name), api_version, kind, release, release_namespace)
+
+
+class FilterModule(object):
+    """TokenLabs platform filters."""
+
+    def filters(self):
+        return {
+            "model_catalog_errors": model_catalog_errors,
+            "version_errors": version_errors,
+            "version_tuple": version_tuple,
+            "chart_source": chart_source,
+            "chart_archive": chart_archive,
+            "inferencepool_values": inferencepool_values,
+            "modelservice_values": modelservice_values,
+            "decode_strategy_patch": decode_strategy_patch,
+            "aigatewayroute": aigatewayroute,
+            "pool_release": pool_release,
+            "modelservice_release": modelservice_release,
+            "decode_deployment": decode_deployment,
+            "changed_definitions": changed_definitions,
+            "pending_conditions": pending_conditions,
+            "namespace_definition": namespace_definition,
+            "helm_ownership_patch": helm_ownership_patch,
+        }

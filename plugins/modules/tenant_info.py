@@ -1,0 +1,170 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: TokenLabs engineering
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: tenant_info
+short_description: List tenants without their keys
+version_added: 0.1.0
+description:
+  - Lists the tenant Secrets of the Kuadrant namespace (one LIST by label) with tier, user id, creation time,
+    key fingerprint, expiry and the state of a pending key rotation. Never returns a key.
+  - Secrets that carry the tenant labels but were not created by this collection are listed with
+    C(managed=false).
+author:
+  - TokenLabs engineering
+extends_documentation_fragment:
+  - tokenlabs.inference.k8s_auth
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.info_module
+attributes:
+  platform:
+    platforms: posix
+    support: full
+options:
+  namespace:
+    description:
+      - The Kuadrant namespace, where the tenant Secrets live.
+    type: str
+    default: kuadrant-system
+  selector:
+    description:
+      - Labels the AuthPolicy selects tenant keys with (C(tokenlabs_tenant_selector)).
+    type: dict
+    default: {app: token-labs}
+  name:
+    description:
+      - Only these tenants.
+    type: list
+    elements: str
+  tier:
+    description:
+      - Only tenants in these tiers.
+    type: list
+    elements: str
+seealso:
+  - module: tokenlabs.inference.tenant
+  - module: tokenlabs.inference.tenants
+"""
+
+EXAMPLES = r"""
+- name: List all tenants of the pro tier
+  tokenlabs.inference.tenant_info:
+    tier: [pro]
+  register: pro_tenants
+
+- name: Show one tenant
+  tokenlabs.inference.tenant_info:
+    name: [acme]
+  register: acme
+"""
+
+RETURN = r"""
+tenants:
+  description: The tenants, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Tenant name.
+      type: str
+    secret:
+      description: Name of the Secret holding the key.
+      type: str
+    tier:
+      description: Tier (annotation C(kuadrant.io/groups)).
+      type: str
+    user_id:
+      description: Quota counter key (annotation C(secret.kuadrant.io/user-id)).
+      type: str
+    created_at:
+      description: Creation time (RFC 3339).
+      type: str
+    fingerprint:
+      description: C(sha256:) and the first 16 hex digits of the key's SHA-256.
+      type: str
+    display_name:
+      description: Display name, if set.
+      type: str
+    contact:
+      description: Contact, if set.
+      type: str
+    expires_at:
+      description: Expiry, if set.
+      type: str
+    expired:
+      description: Whether C(expires_at) lies in the past.
+      type: bool
+    managed:
+      description: Whether this collection manages the Secret.
+      type: bool
+    rotation:
+      description: State of a key rotation with a grace period.
+      type: dict
+      contains:
+        pending:
+          description: Whether a previous key still works.
+          type: bool
+        retired_keys:
+          description: Previous keys (secret, fingerprint, retires_at, expired).
+          type: list
+          elements: dict
+  sample:
+    - name: acme
+      secret: tenant-acme
+      tier: pro
+      user_id: acme
+      created_at: "2026-01-05T10:00:00Z"
+      fingerprint: "sha256:3f1c0b9e4d2a7c55"
+      display_name: ACME Corp
+      contact: ops@acme.example
+      expires_at: null
+      expired: false
+      managed: true
+      rotation: {pending: true, retired_keys: [{secret: tenant-acme.retired-9a0b1c2d3e4f,
+                 fingerprint: "sha256:9a0b1c2d3e4f5a6b", retires_at: "2026-01-06T10:00:00Z", expired: false}]}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.tokenlabs.inference.plugins.module_utils import tenant_model as tm
+from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import (
+    ApiError, auth_argument_spec, connect)
+from ansible_collections.tokenlabs.inference.plugins.module_utils.tenant_reconcile import list_tenant_secrets
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=auth_argument_spec(dict(
+            namespace=dict(type="str", default="kuadrant-system"),
+            selector=dict(type="dict", default={"app": "token-labs"}),
+            name=dict(type="list", elements="str"),
+            tier=dict(type="list", elements="str"),
+        )),
+        supports_check_mode=True)
+    p = module.params
+    try:
+        api = connect(module)
+        live = tm.LiveIndex(list_tenant_secrets(api, p["namespace"], p["selector"]))
+    except ApiError as err:
+        module.fail_json(msg=str(err))
+    now = tm.utcnow()
+    tenants = []
+    for name in live.all_tenants():
+        if p["name"] and name not in p["name"]:
+            continue
+        view = tm.describe_tenant(live, name, now)
+        if p["tier"] and view["tier"] not in p["tier"]:
+            continue
+        tenants.append(view)
+    module.exit_json(changed=False, tenants=tenants)
+
+
+if __name__ == "__main__":
+    main()
