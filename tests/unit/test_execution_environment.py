@@ -80,5 +80,5 @@ def test_introspection_reads_the_collection_metadata():
                           capture_output=True, text=True, cwd=str(REPO))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert re.search(r"kubernetes>=24\.2\.0,<38\s+# tokenlabs\.inference", out), out
-    assert re.search(r"openssh-clients \[platform:rpm\]\s+# tokenlabs\.inference", out), out
+    assert re.search(r"kubernetes>=24\.2\.0,<38\s+# from collection tokenlabs\.inference", out), out
+    assert re.search(r"openssh-clients \[platform:rpm\]\s+# from collection tokenlabs\.inference", out), out

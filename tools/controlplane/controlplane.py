@@ -82,10 +82,28 @@ def pinned_version(component: str) -> str:
     return m.group(1)
 
 
+def ldflags(component: str) -> str:
+    """Linker flags; Kubernetes binaries get their real version stamped in.
+
+    Without it kube-apiserver reports v0.0.0-master and Helm refuses charts
+    that declare a kubeVersion constraint (e.g. kuadrant-operator).
+    """
+    flags = "-s -w"
+    if component == "kube":
+        version = pinned_version(component)
+        major, minor = version.lstrip("v").split(".")[:2]
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+            flags += (f" -X {pkg}.gitVersion={version} -X {pkg}.gitMajor={major}"
+                      f" -X {pkg}.gitMinor={minor} -X {pkg}.gitTreeState=clean")
+    return flags
+
+
 def component_dir(component: str) -> Path:
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum"):
         digest.update((HERE / component / name).read_bytes())
+    if ldflags(component) != "-s -w":
+        digest.update(ldflags(component).encode())
     return CACHE / "bin" / f"{component}-{pinned_version(component)}-{digest.hexdigest()[:12]}"
 
 
@@ -125,7 +143,7 @@ def _build_one(component: str) -> None:
     started = time.monotonic()
     for name, package in commands.items():
         proc = subprocess.run(
-            [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp / name), package],
+            [go, "build", "-trimpath", "-ldflags", ldflags(component), "-o", str(tmp / name), package],
             cwd=HERE / component, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)

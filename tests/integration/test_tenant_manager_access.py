@@ -1,0 +1,236 @@
+"""The tenant-manager ServiceAccount on a real control plane, used the way AWX uses it.
+
+roles/tenant_manager_access is applied (idempotently: a rerun and a check-mode
+run send no write); then a token minted with the TokenRequest API (`kubectl
+create token`, there is no token controller here) is passed ONLY as AWX's
+Kubernetes credential passes it (K8S_AUTH_HOST, K8S_AUTH_API_KEY,
+K8S_AUTH_SSL_CA_CERT, K8S_AUTH_VERIFY_SSL; no kubeconfig anywhere) to tenant.yml
+and tenant_report.yml with the extra vars AWX builds from each job template and
+its survey. The same token is refused for everything else.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import awx_model  # noqa: E402 - test helper next to this directory
+
+REPO = awx_model.REPO
+ACCOUNT = "tokenlabs-tenant-manager"
+TEMPLATES = {t["name"]: t for t in awx_model.job_templates()}
+LABELS = {"app": "token-labs", "authorino.kuadrant.io/managed-by": "authorino"}
+
+ROLE_PLAY = """
+- name: Tenant-manager access
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: tokenlabs.inference.tenant_manager_access
+"""
+
+
+@pytest.fixture(scope="module")
+def access(control_plane, tmp_path_factory):
+    """A Kuadrant namespace of its own with the role applied; yields (namespace, play path, tmp dir)."""
+    import uuid
+    ns = "kq-" + uuid.uuid4().hex[:8]
+    tmp = tmp_path_factory.mktemp("tenant-manager")
+    play = tmp / "access.yml"
+    play.write_text(ROLE_PLAY)
+    # A platform Secret that is not a tenant (like Limitador's Redis URL).
+    control_plane.kubectl("create", "namespace", ns)
+    control_plane.kubectl("create", "secret", "generic", "limitador-redis", "-n", ns,
+                          "--from-literal=URL=redis://redis:6379")
+    proc = control_plane.ansible_playbook("-i", str(REPO / "inventory" / "local"), str(play),
+                                          "-e", f"tokenlabs_kuadrant_namespace={ns}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "changed=" in proc.stdout and "changed=0" not in proc.stdout
+    return ns, play, tmp
+
+
+def _writes(control_plane, mark):
+    return [e for e in control_plane.writes_since(mark) if e["user"]["username"] != "system:apiserver"]
+
+
+def test_rerun_and_check_mode_send_no_write(control_plane, access):
+    ns, play, _ = access
+    for extra in ([], ["--check", "--diff"]):
+        mark = control_plane.audit_mark()
+        proc = control_plane.ansible_playbook("-i", str(REPO / "inventory" / "local"), str(play),
+                                              "-e", f"tokenlabs_kuadrant_namespace={ns}", *extra)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "changed=0" in proc.stdout, proc.stdout
+        assert _writes(control_plane, mark) == [], [e["requestURI"] for e in _writes(control_plane, mark)]
+
+
+def test_objects_are_least_privilege(control_plane, access):
+    ns, _, _ = access
+    role = control_plane.kubectl_json("get", "role", ACCOUNT, "-n", ns)
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"],
+                              "verbs": ["get", "list", "create", "patch", "delete"]}]
+    bindings = control_plane.kubectl_json("get", "clusterrolebindings")["items"]
+    subjects = [s for b in bindings for s in b.get("subjects") or []]
+    assert not [s for s in subjects if s.get("name") == ACCOUNT], "no cluster-wide rights"
+    sa = control_plane.kubectl_json("get", "serviceaccount", ACCOUNT, "-n", ns)
+    assert sa["automountServiceAccountToken"] is False
+    policy = control_plane.kubectl_json("get", "validatingadmissionpolicy", f"{ACCOUNT}.{ns}.tokenlabs.io")
+    assert f"system:serviceaccount:{ns}:{ACCOUNT}" in policy["spec"]["matchConditions"][0]["expression"]
+
+
+@pytest.fixture(scope="module")
+def awx(control_plane, access):
+    """Runs root playbooks like an AWX job with the tenant-manager Kubernetes credential."""
+    ns, _, tmp = access
+    token = control_plane.kubectl("create", "token", ACCOUNT, "-n", ns, "--duration=1h").stdout.strip()
+    assert token.count(".") == 2
+    home = tmp / "home"
+    home.mkdir()
+    env = {k: v for k, v in control_plane.env.items() if k not in ("KUBECONFIG", "K8S_AUTH_KUBECONFIG")}
+    env.update({
+        "HOME": str(home),  # no ~/.kube/config to fall back to
+        "K8S_AUTH_HOST": f"https://127.0.0.1:{control_plane.port}",
+        "K8S_AUTH_API_KEY": token,
+        "K8S_AUTH_SSL_CA_CERT": str(control_plane.state_dir / "pki" / "ca.crt"),
+        "K8S_AUTH_VERIFY_SSL": "True",
+        "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".cache" / "collections"),
+    })
+    assert not [k for k in env if "KUBECONFIG" in k]
+
+    def run(template_name, answers):
+        template = TEMPLATES[template_name]
+        extra = awx_model.launch_extra_vars(template, answers)
+        extra["tokenlabs_kuadrant_namespace"] = ns  # the inventory's value (one namespace per test run)
+        vars_file = tmp / "extra_vars.json"
+        vars_file.write_text(json.dumps(extra))
+        proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i",
+                               str(REPO / "inventory" / "local"), template["playbook"], "-e", f"@{vars_file}"],
+                              capture_output=True, text=True, env=env, cwd=str(REPO))
+        return proc
+
+    run.token = token
+    run.ns = ns
+    run.tmp = tmp
+    return run
+
+
+def _secret(control_plane, ns, name):
+    proc = control_plane.kubectl("get", "secret", name, "-n", ns, "-o", "json", check=False)
+    return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+def test_tenant_job_templates_with_the_tenant_manager_token(control_plane, awx):
+    ns = awx.ns
+    key_file = awx.tmp / "acme.key"
+    user = f"system:serviceaccount:{ns}:{ACCOUNT}"
+    mark = control_plane.audit_mark()
+
+    onboard = awx("Tenant: onboard", {"tenant_name": "acme", "tenant_tier": "free", "tenant_display_name": "ACME Corp",
+                                      "tenant_contact": "ops@acme.example", "tenant_user_id": "",
+                                      "tenant_expires_at": "2099-12-31T23:59:59Z", "tenant_key_file": str(key_file)})
+    assert onboard.returncode == 0, onboard.stdout + onboard.stderr
+    secret = _secret(control_plane, ns, "tenant-acme")
+    assert secret["metadata"]["labels"] == LABELS
+    assert secret["metadata"]["annotations"]["kuadrant.io/groups"] == "free"
+    key = key_file.read_text().strip()
+    assert base64.b64decode(secret["data"]["api_key"]).decode() == key
+    assert key not in onboard.stdout + onboard.stderr
+
+    tier = awx("Tenant: change tier", {"tenant_name": "acme", "tenant_tier": "enterprise"})
+    assert tier.returncode == 0, tier.stdout + tier.stderr
+    assert _secret(control_plane, ns, "tenant-acme")["metadata"]["annotations"]["kuadrant.io/groups"] == "enterprise"
+
+    rotated_file = awx.tmp / "acme-rotated.key"
+    rotate = awx("Tenant: rotate key", {"tenant_name": "acme", "tenant_key_file": str(rotated_file)})
+    assert rotate.returncode == 0, rotate.stdout + rotate.stderr  # survey default grace period 24h
+    new_key = rotated_file.read_text().strip()
+    assert new_key != key
+    assert base64.b64decode(_secret(control_plane, ns, "tenant-acme")["data"]["api_key"]).decode() == new_key
+    secrets = control_plane.kubectl_json("get", "secrets", "-n", ns, "-l", "app=token-labs")["items"]
+    retired = [s for s in secrets if ".retired-" in s["metadata"]["name"]]
+    assert len(retired) == 1 and base64.b64decode(retired[0]["data"]["api_key"]).decode() == key
+
+    report = awx("Tenant report", {"tenant_tier": "enterprise"})
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "1 tenant(s)" in report.stdout and "acme" in report.stdout
+    assert new_key not in report.stdout and key not in report.stdout
+
+    revoke = awx("Tenant: revoke", {"tenant_name": "acme"})
+    assert revoke.returncode == 0, revoke.stdout + revoke.stderr
+    assert control_plane.kubectl_json("get", "secrets", "-n", ns, "-l", "app=token-labs")["items"] == []
+    assert _secret(control_plane, ns, "limitador-redis") is not None
+
+    writes = [e for e in _writes(control_plane, mark) if e["objectRef"].get("resource") == "secrets"]
+    assert writes and {e["user"]["username"] for e in writes} == {user}
+    assert {e["verb"] for e in writes} >= {"create", "patch", "delete"}
+
+
+def _as_tenant_manager(control_plane, awx, *args, input=None):
+    return subprocess.run([control_plane.kubectl_bin, "--kubeconfig=/dev/null",
+                           f"--server=https://127.0.0.1:{control_plane.port}", f"--token={awx.token}",
+                           f"--certificate-authority={control_plane.state_dir / 'pki' / 'ca.crt'}", *args],
+                          capture_output=True, text=True, input=input)
+
+
+def _secret_yaml(ns, name, labels, kind="Opaque", annotations=None):
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "type": kind,
+                       "metadata": {"name": name, "namespace": ns, "labels": labels,
+                                    "annotations": annotations or {}},
+                       "stringData": {} if kind != "Opaque" else {"api_key": "x" * 40}})
+
+
+DENIED_BY_POLICY = "ValidatingAdmissionPolicy"
+
+
+def test_the_token_is_refused_for_anything_else(control_plane, awx):
+    ns = awx.ns
+    k = lambda *a, **kw: _as_tenant_manager(control_plane, awx, *a, **kw)  # noqa: E731
+    before = _secret(control_plane, ns, "limitador-redis")
+
+    # non-tenant Secret: change, relabel into a tenant, delete
+    for args in (["patch", "secret", "limitador-redis", "-p", '{"data":{"URL":"cmVkaXM6Ly9ldmls"}}'],
+                 ["label", "secret", "limitador-redis", "app=token-labs", "authorino.kuadrant.io/managed-by=authorino"],
+                 ["delete", "secret", "limitador-redis"]):
+        proc = k("-n", ns, *args)
+        assert proc.returncode != 0 and DENIED_BY_POLICY in proc.stderr, (args, proc.stderr)
+    after = _secret(control_plane, ns, "limitador-redis")
+    assert after["data"] == before["data"] and after["metadata"].get("labels") == before["metadata"].get("labels")
+
+    # creating Secrets that are not tenant Secrets
+    for manifest in (_secret_yaml(ns, "tenant-nolabels", {}),
+                     _secret_yaml(ns, "tenant-halflabels", {"app": "token-labs"}),
+                     _secret_yaml(ns, "other-name", LABELS),
+                     _secret_yaml(ns, "tenant-sa-token", LABELS, kind="kubernetes.io/service-account-token",
+                                  annotations={"kubernetes.io/service-account.name": ACCOUNT})):
+        proc = k("create", "-f", "-", input=manifest)
+        assert proc.returncode != 0 and DENIED_BY_POLICY in proc.stderr, (manifest, proc.stderr)
+
+    # a tenant Secret cannot be turned into a non-tenant one
+    assert k("create", "-f", "-", input=_secret_yaml(ns, "tenant-probe", LABELS)).returncode == 0
+    proc = k("-n", ns, "label", "secret", "tenant-probe", "app-")
+    assert proc.returncode != 0 and DENIED_BY_POLICY in proc.stderr
+    assert k("-n", ns, "delete", "secret", "tenant-probe").returncode == 0
+
+    # outside its namespace, other resources, cluster scope: RBAC says no (403)
+    other = control_plane.kubectl("create", "namespace", ns + "-other").stdout and ns + "-other"
+    for args in (["get", "secrets", "-n", other], ["get", "secrets", "-n", "kube-system"],
+                 ["create", "-f", "-"], ["get", "configmaps", "-n", ns], ["create", "configmap", "x", "-n", ns],
+                 ["get", "namespaces"], ["get", "validatingadmissionpolicies"],
+                 ["delete", "validatingadmissionpolicy", f"{ACCOUNT}.{ns}.tokenlabs.io"],
+                 ["patch", "role", ACCOUNT, "-n", ns, "-p", '{"rules":[]}'],
+                 ["create", "token", "default", "-n", ns]):
+        proc = k(*args, input=_secret_yaml(other, "tenant-x", LABELS) if args == ["create", "-f", "-"] else None)
+        assert proc.returncode != 0 and "forbidden" in proc.stderr.lower(), (args, proc.stderr)
+        assert DENIED_BY_POLICY not in proc.stderr  # RBAC, before admission
+
+    # what it can read: every Secret of its one namespace (RBAC cannot filter reads by label)
+    proc = k("get", "secrets", "-n", ns, "-o", "name")
+    assert proc.returncode == 0 and "secret/limitador-redis" in proc.stdout
