@@ -224,6 +224,10 @@ class KubeApi(object):
 
     def delete(self, path, missing_ok=True, preconditions=None):
         body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if self.dry_run:
+            # the API server reads DELETE options from the body when there is one and
+            # ignores the dryRun query parameter: without this a check-mode delete is real.
+            body["dryRun"] = ["All"]
         if preconditions:
             body["preconditions"] = preconditions
         try:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,8 +40,7 @@ ROLE_PLAY = """
 
 @pytest.fixture(scope="module")
 def access(control_plane, tmp_path_factory):
-    """A Kuadrant namespace of its own with the role applied; yields (namespace, play path, tmp dir)."""
-    import uuid
+    """A Kuadrant namespace of its own with the role applied; returns (namespace, play path, tmp dir)."""
     ns = "kq-" + uuid.uuid4().hex[:8]
     tmp = tmp_path_factory.mktemp("tenant-manager")
     play = tmp / "access.yml"
@@ -220,7 +219,8 @@ def test_the_token_is_refused_for_anything_else(control_plane, awx):
     assert k("-n", ns, "delete", "secret", "tenant-probe").returncode == 0
 
     # outside its namespace, other resources, cluster scope: RBAC says no (403)
-    other = control_plane.kubectl("create", "namespace", ns + "-other").stdout and ns + "-other"
+    other = ns + "-other"
+    control_plane.kubectl("create", "namespace", other)
     for args in (["get", "secrets", "-n", other], ["get", "secrets", "-n", "kube-system"],
                  ["create", "-f", "-"], ["get", "configmaps", "-n", ns], ["create", "configmap", "x", "-n", ns],
                  ["get", "namespaces"], ["get", "validatingadmissionpolicies"],
