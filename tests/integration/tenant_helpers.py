@@ -23,6 +23,7 @@ class Runner:
         self.tmp = tmp_path
         self.count = 0
         self.outputs = []  # every stdout+stderr, for leak assertions
+        self.human = False  # True: default (human) callback; results are then only {"failed": bool}
 
     def playbook(self, tasks, *args, json_output=True, env=None):
         self.count += 1
@@ -38,9 +39,14 @@ class Runner:
 
     def module(self, name, params, *args, env=None):
         """Run one module task; returns (result dict, proc)."""
-        task = {"name": "Run " + name, "tokenlabs.inference." + name: params, "ignore_errors": True}
+        task = {"name": "Run " + name, "tokenlabs.inference." + name: params}
+        if self.human:
+            proc = self.playbook([task], *args, env=env, json_output=False)
+            return {"failed": proc.returncode != 0}, proc
+        task["ignore_errors"] = True
         proc = self.playbook([task], *args, env=env)
-        doc = json.loads(proc.stdout)
+        doc = json.loads(proc.stdout[proc.stdout.find("{"):] if proc.stdout.startswith("{") else
+                         proc.stdout[proc.stdout.rfind("\n{\n") + 1:])
         return doc["plays"][0]["tasks"][0]["hosts"]["localhost"], proc
 
     def tenant(self, *args, **params):
