@@ -34,7 +34,7 @@ options:
   k8s_api_key:
     description:
       - Bearer token used to authenticate with the API server (a ServiceAccount token, for example).
-      - Named C(api_key) in kubernetes.core; renamed here because O(api_key) is a tenant key in this collection.
+      - Named C(api_key) in kubernetes.core; renamed here because C(api_key) is a tenant key in this collection.
       - Can also be set with the E(K8S_AUTH_API_KEY) environment variable (AWX's Kubernetes credential does this).
     type: str
   username:

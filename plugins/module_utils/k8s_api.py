@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -273,6 +274,18 @@ def run_concurrently(func, items, workers=16):
         return list(pool.map(_one, items))
 
 
+def _looks_unreachable(exc):
+    """Whether building the client failed because the API server could not be reached."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if type(exc).__name__ in ("MaxRetryError", "NewConnectionError", "ConnectionError", "ConnectTimeoutError",
+                                  "ReadTimeoutError", "ConnectionRefusedError", "TimeoutError"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
 def connect(module, dry_run=None, workers=16):
     """Build a :class:`KubeApi` from the module's auth options (or K8S_AUTH_* env)."""
     if not HAS_K8S_CORE:
@@ -286,6 +299,9 @@ def connect(module, dry_run=None, workers=16):
         client = get_api_client(module=None, **kwargs)
     except Exception as exc:  # noqa: BLE001 - CoreException, kubeconfig parsing errors and the like
         detail = str(exc) if isinstance(exc, CoreException) else "%s: %s" % (type(exc).__name__, exc)
+        if _looks_unreachable(exc):
+            host = kwargs.get("host") or os.environ.get("K8S_AUTH_HOST") or "the configured address"
+            raise ApiUnreachable(host, detail)
         raise ApiError(0, "Config", "could not build a Kubernetes client: %s" % detail)
     api_client = client.client.client
     configuration = api_client.configuration

@@ -176,14 +176,14 @@ class Reconciler(object):
             return self.apply_one(spec, tenant_plan, key_path)
 
         outcomes = run_concurrently(_one, work, workers=self.workers)
-        result = {"created": [], "updated": [], "deleted": [], "unchanged": unchanged, "failed": [],
+        result = {"created": [], "updated": [], "deleted": [], "unchanged": unchanged, "failures": [],
                   "changes": {}, "key_files": {}}
         diff_before, diff_after = {}, {}
         applied = []
         for tenant_plan, final, error in outcomes:
             if error is not None:
                 keys = [tenant_plan.new_key, (by_name.get(tenant_plan.name) and by_name[tenant_plan.name].api_key)]
-                result["failed"].append({"name": tenant_plan.name, "error": tm.scrub(_describe(error), keys)})
+                result["failures"].append({"name": tenant_plan.name, "error": tm.scrub(_describe(error), keys)})
                 continue
             final = final or tenant_plan
             applied.append(final)
@@ -196,7 +196,7 @@ class Reconciler(object):
                 result["key_files"][final.name] = key_path_for(final)
         for field in ("created", "updated", "deleted", "unchanged"):
             result[field].sort()
-        result["failed"].sort(key=lambda f: f["name"])
+        result["failures"].sort(key=lambda f: f["name"])
         result["diff"] = {"before": diff_before, "after": diff_after}
         result["applied"] = applied
         return result

@@ -93,6 +93,10 @@ TIER_NAME_MAX = 48
 OBJECT_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
+class ValidTierTable(dict):
+    """A tier table returned by :func:`validate_tiers` (tier -> {"requests": [...], "tokens": [...]})."""
+
+
 class TierTableError(ValueError):
     """The tier table (or another input) is invalid.  ``errors`` lists every problem."""
 
@@ -214,7 +218,7 @@ def validate_tiers(tiers):
         raise TierTableError(["tokenlabs_tiers must be a dict of tier name to limits, got a %s"
                               % type(tiers).__name__])
     errors = _check_names(list(tiers))
-    result = {}
+    result = ValidTierTable()
     for name in sorted(tiers, key=str):
         limits = tiers[name]
         where = "tokenlabs_tiers.%s" % name
@@ -467,9 +471,7 @@ def render_policies(tiers, target_kind, target_name, namespace, tenant_selector,
 
 
 def _is_normalised(tiers):
-    return (isinstance(tiers, dict) and bool(tiers) and all(
-        isinstance(v, dict) and set(v) == {"requests", "tokens"} and all(isinstance(x, list) for x in v.values())
-        for v in tiers.values()))
+    return isinstance(tiers, ValidTierTable)
 
 
 # --- Other inputs --------------------------------------------------------------------------

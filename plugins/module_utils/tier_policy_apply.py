@@ -116,7 +116,8 @@ def remove_policies(api, namespace, names):
     policies = []
     changed = False
     before = {}
-    for kind in reversed(tier_model.APPLY_ORDER):
+    # Authentication goes last: keys stay required until the limits are gone.
+    for kind in tier_model.APPLY_ORDER:
         path = tier_model.policy_path(kind, namespace, names[kind])
         live = api.get(path, missing_ok=True)  # also None when the CRD is not installed
         if live is None:

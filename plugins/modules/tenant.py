@@ -29,7 +29,7 @@ description:
     for this tenant removes retired keys whose period is over.
   - Uses the same reconcile code as M(tokenlabs.inference.tenants); use that module for a whole tenant list.
 author:
-  - TokenLabs engineering
+  - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
   - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes
@@ -43,7 +43,7 @@ attributes:
   platform:
     platforms: posix
     support: full
-    details: Runs where the task runs; with C(connection: local) that is the controller, so O(api_key_file) is a
+    details: Runs where the task runs; with C(connection=local) that is the controller, so O(api_key_file) is a
       controller path.
 options:
   name:
@@ -97,7 +97,7 @@ options:
     type: str
   api_key:
     description:
-      - The key to install instead of a generated one: at least 32 characters of letters, digits and C(. _ ~ -),
+      - The key to install instead of a generated one, at least 32 characters of letters, digits and C(. _ ~ -),
         not a placeholder, not the key of another tenant.
       - For an existing tenant a different O(api_key) replaces the current key (a rotation).
     type: str
@@ -118,14 +118,14 @@ options:
   api_key_file:
     description:
       - Where to write a newly generated or rotated key, a path on the host the module runs on (the controller
-        with C(connection: local)). Created with mode C(0600) (parent directories C(0700)) only after the
+        with C(connection=local)). Created with mode C(0600) (parent directories C(0700)) only after the
         Secret was written; an existing file is replaced atomically.
       - A new key needs O(api_key_file) or O(return_key=true), otherwise the module fails before writing anything.
     type: path
   return_key:
     description:
       - Return a newly generated key in RV(api_key). Off by default so job logs stay clean; when on, register
-        the result with C(no_log: true).
+        the result with C(no_log=true).
     type: bool
     default: false
 notes:
@@ -303,8 +303,8 @@ def main():
         module.fail_json(msg=str(err))
 
     stats = reconciler.stats()
-    if result["failed"]:
-        module.fail_json(msg="tenant %r: %s" % (p["name"], result["failed"][0]["error"]),
+    if result["failures"]:
+        module.fail_json(msg="tenant %r: %s" % (p["name"], result["failures"][0]["error"]),
                          changed=stats["writes"] > 0, stats=stats)
     final = result["applied"][0] if result["applied"] else tenant_plan
     action = final.kind if final.actions else "unchanged"

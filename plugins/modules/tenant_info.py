@@ -17,12 +17,17 @@ description:
   - Secrets that carry the tenant labels but were not created by this collection are listed with
     C(managed=false).
 author:
-  - TokenLabs engineering
+  - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
   - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
 attributes:
+  check_mode:
+    support: full
+    details: Read-only; it only lists Secrets.
+  diff_mode:
+    support: none
+    details: Read-only; there is nothing to diff.
   platform:
     platforms: posix
     support: full

@@ -20,10 +20,11 @@ description:
   - All input is validated before anything is written (unknown tiers, names and user ids that are not DNS-1123
     labels, user ids used twice, weak or duplicate keys, past or malformed expiry times, unknown fields).
   - If some tenants fail (admission webhook, conflicting object, permissions), the others are still applied;
-    the module fails and RV(failed) names each failed tenant with the reason. A rerun converges.
+    the module fails and RV(failures) names each failed tenant with the reason. A rerun converges.
   - Keys are never returned unless O(return_keys=true); generated keys go to C(<key_dir>/<name>.key) (mode 0600).
+  - The role C(tokenlabs.inference.tenants) runs this module with the inventory's C(tokenlabs_tenants).
 author:
-  - TokenLabs engineering
+  - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
   - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes
@@ -37,7 +38,7 @@ attributes:
   platform:
     platforms: posix
     support: full
-    details: Runs where the task runs; with C(connection: local) that is the controller, so O(key_dir) is a
+    details: Runs where the task runs; with C(connection=local) that is the controller, so O(key_dir) is a
       controller path.
 options:
   tenants:
@@ -115,14 +116,14 @@ options:
     default: false
   key_dir:
     description:
-      - Directory (on the controller with C(connection: local)) for generated keys, one file C(<name>.key) with
+      - Directory (on the controller with C(connection=local)) for generated keys, one file C(<name>.key) with
         mode C(0600) per new or rotated key, written only after its Secret was written. Created with mode C(0700).
       - Generated keys need O(key_dir) or O(return_keys=true), otherwise the module fails before writing anything.
     type: path
   return_keys:
     description:
       - Return generated keys in RV(api_keys). Off by default so job logs stay clean; when on, register the
-        result with C(no_log: true).
+        result with C(no_log=true).
     type: bool
     default: false
   concurrency:
@@ -133,8 +134,6 @@ options:
 seealso:
   - module: tokenlabs.inference.tenant
   - module: tokenlabs.inference.tenant_info
-  - role: tokenlabs.inference.tenants
-    description: Runs this module with the inventory's C(tokenlabs_tenants).
 """
 
 EXAMPLES = r"""
@@ -181,7 +180,7 @@ unchanged:
   returned: always
   type: list
   elements: str
-failed:
+failures:
   description: Tenants that could not be applied, each with the reason; the rest were applied.
   returned: always
   type: list
@@ -335,10 +334,10 @@ def main():
                        "after": dict((n, v) for n, v in diff["after"].items() if n in changed and v)}
     for name in plan.expired:
         module.warn("tenant %r has expired (expires_at in the past); revoke it or extend expires_at" % name)
-    if out["failed"]:
+    if out["failures"]:
         out["msg"] = ("%d tenant(s) failed, the others were applied (created %d, updated %d, deleted %d): %s"
-                      % (len(out["failed"]), len(out["created"]), len(out["updated"]), len(out["deleted"]),
-                         "; ".join("%s: %s" % (f["name"], f["error"]) for f in out["failed"])))
+                      % (len(out["failures"]), len(out["created"]), len(out["updated"]), len(out["deleted"]),
+                         "; ".join("%s: %s" % (f["name"], f["error"]) for f in out["failures"])))
         module.fail_json(**out)
     module.exit_json(**out)
 

@@ -169,7 +169,7 @@ def main():
         target_namespace=dict(type="str", default="token-labs"),
         kuadrant_namespace=dict(type="str", default="kuadrant-system"),
         tenant_selector=dict(type="dict", default={"app": "token-labs"}),
-        token_paths=dict(type="list", elements="str", default=list(tier_model.DEFAULT_TOKEN_PATHS)),
+        token_paths=dict(type="list", elements="str", default=list(tier_model.DEFAULT_TOKEN_PATHS), no_log=False),
         auth_policy_name=dict(type="str", default=tier_model.DEFAULT_POLICY_NAMES["AuthPolicy"]),
         request_policy_name=dict(type="str", default=tier_model.DEFAULT_POLICY_NAMES["RateLimitPolicy"]),
         token_policy_name=dict(type="str", default=tier_model.DEFAULT_POLICY_NAMES["TokenRateLimitPolicy"]),

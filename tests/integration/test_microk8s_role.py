@@ -312,4 +312,5 @@ def test_preflight_finds_missing_gpu_driver_and_unresolvable_peers(tmp_path):
     assert proc.returncode != 0
     assert "spark-02 is in microk8s_gpu_workers but `nvidia-smi -L` found no GPU (rc=127" in proc.stdout
     assert "cannot resolve spark-01: MicroK8s nodes reach each other by hostname" in proc.stdout
-    assert mutating(proc.calls) == []
+    assert "The preflight failed on " in proc.stdout and "nothing was changed on any host" in proc.stdout
+    assert mutating(proc.calls) == [] and not any(c["cmd"] == "snap" for c in proc.calls)

@@ -61,7 +61,7 @@ def _writes(control_plane, mark):
 
 
 def test_rerun_and_check_mode_send_no_write(control_plane, access):
-    ns, play, _ = access
+    ns, play = access[:2]
     for extra in ([], ["--check", "--diff"]):
         mark = control_plane.audit_mark()
         proc = control_plane.ansible_playbook("-i", str(REPO / "inventory" / "local"), str(play),
@@ -72,7 +72,7 @@ def test_rerun_and_check_mode_send_no_write(control_plane, access):
 
 
 def test_objects_are_least_privilege(control_plane, access):
-    ns, _, _ = access
+    ns = access[0]
     role = control_plane.kubectl_json("get", "role", ACCOUNT, "-n", ns)
     assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"],
                               "verbs": ["get", "list", "create", "patch", "delete"]}]
@@ -88,7 +88,7 @@ def test_objects_are_least_privilege(control_plane, access):
 @pytest.fixture(scope="module")
 def awx(control_plane, access):
     """Runs root playbooks like an AWX job with the tenant-manager Kubernetes credential."""
-    ns, _, tmp = access
+    ns, tmp = access[0], access[2]
     token = control_plane.kubectl("create", "token", ACCOUNT, "-n", ns, "--duration=1h").stdout.strip()
     assert token.count(".") == 2
     home = tmp / "home"
@@ -112,7 +112,7 @@ def awx(control_plane, access):
         vars_file.write_text(json.dumps(extra))
         proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i",
                                str(REPO / "inventory" / "local"), template["playbook"], "-e", f"@{vars_file}"],
-                              capture_output=True, text=True, env=env, cwd=str(REPO))
+                              capture_output=True, text=True, env=env, cwd=str(REPO), check=False)
         return proc
 
     run.token = token
@@ -176,7 +176,7 @@ def _as_tenant_manager(control_plane, awx, *args, input=None):
     return subprocess.run([control_plane.kubectl_bin, "--kubeconfig=/dev/null",
                            f"--server=https://127.0.0.1:{control_plane.port}", f"--token={awx.token}",
                            f"--certificate-authority={control_plane.state_dir / 'pki' / 'ca.crt'}", *args],
-                          capture_output=True, text=True, input=input)
+                          capture_output=True, text=True, input=input, check=False)
 
 
 def _secret_yaml(ns, name, labels, kind="Opaque", annotations=None):
@@ -191,7 +191,9 @@ DENIED_BY_POLICY = "ValidatingAdmissionPolicy"
 
 def test_the_token_is_refused_for_anything_else(control_plane, awx):
     ns = awx.ns
-    k = lambda *a, **kw: _as_tenant_manager(control_plane, awx, *a, **kw)  # noqa: E731
+
+    def k(*args, **kwargs):
+        return _as_tenant_manager(control_plane, awx, *args, **kwargs)
     before = _secret(control_plane, ns, "limitador-redis")
 
     # non-tenant Secret: change, relabel into a tenant, delete

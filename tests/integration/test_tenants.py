@@ -168,7 +168,7 @@ def test_tenants_list_rerun_update_and_prune(run, tmp_path):
     assert run.secret_writes(mark) == [] and not key_dir.exists()
 
     res = run.tenants(items, key_dir=str(key_dir))
-    assert res["created"] == ["t0", "t1", "t2", "t3", "t4", "t5"] and res["failed"] == []
+    assert res["created"] == ["t0", "t1", "t2", "t3", "t4", "t5"] and res["failures"] == []
     assert sorted(os.listdir(key_dir)) == ["t%d.key" % i for i in range(6)]
     assert stat.S_IMODE(key_dir.stat().st_mode) == 0o700
     for i in range(6):
@@ -262,8 +262,8 @@ def test_partial_failure_applies_the_rest_and_a_rerun_converges(run, tmp_path):
     items = [{"name": "ok1", "tier": "free"}, {"name": "blocked", "tier": "pro", "user_id": "blocked"},
              {"name": "clash", "tier": "free"}, {"name": "ok2", "tier": "pro"}]
     res = run.tenants(items, key_dir=str(key_dir))
-    assert res["failed"] and res["created"] == ["ok1", "ok2"]
-    failed = {f["name"]: f["error"] for f in res["failed"]}
+    assert res["failed"] is True and res["created"] == ["ok1", "ok2"]
+    failed = {f["name"]: f["error"] for f in res["failures"]}
     assert set(failed) == {"blocked", "clash"}
     assert "user id 'blocked' is not allowed by policy" in failed["blocked"]
     assert "tenant-clash already exists" in failed["clash"] and "not a tenant Secret" in failed["clash"]
@@ -276,10 +276,10 @@ def test_partial_failure_applies_the_rest_and_a_rerun_converges(run, tmp_path):
     deadline = time.time() + 30
     while True:
         res = run.tenants(items, key_dir=str(key_dir))
-        if not res["failed"] or time.time() > deadline:
+        if not res.get("failures") or time.time() > deadline:
             break
         time.sleep(1)
-    assert res["failed"] == [] and res["created"] == ["blocked", "clash"] and res["unchanged"] == ["ok1", "ok2"]
+    assert res["failures"] == [] and res["created"] == ["blocked", "clash"] and res["unchanged"] == ["ok1", "ok2"]
     mark = run.mark()
     res = run.tenants(items, key_dir=str(key_dir))
     assert res["changed"] is False and run.secret_writes(mark) == []
@@ -312,7 +312,7 @@ def test_bad_list_input_reports_every_problem(run):
                        {"name": "c", "tier": "free", "api_key": SUPPLIED_KEY}, {"name": "a", "tier": "pro"}],
                       return_keys=True)
     assert res["failed"]
-    assert "tenants[0]: tier 'gold' is not a known tier" in res["msg"]
+    assert "tenants[0] 'a': tier 'gold' is not a known tier" in res["msg"]
     assert "name 'a' is listed twice" in res["msg"]
     assert "same as the api_key given for tenant 'b'" in res["msg"]
     assert run.secret_names() == [] and SUPPLIED_KEY not in run.outputs[-1]

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Benchmark: tokenlabs.inference.tenants vs kubernetes.core.k8s for N tenant Secrets.
+
+Starts its own control plane (tools/controlplane, --port 0, state under .cache),
+then for every N measures the wall time of the whole ansible-playbook run and
+the number of writes the API server logged (audit log), for a first apply and
+for an unchanged rerun, plus the peak RSS our module reports (stats.peak_rss_kb).
+
+    .venv/bin/python bench/tenants_bench.py [--sizes 100,1000,10000] [--k8s-max 1000] [--loop-max 100]
+
+kubernetes.core.k8s gets one task with a list of definitions (the fast way to use it)
+for N <= --k8s-max, and a `loop:` over definitions for N <= --loop-max. Prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CONTROLPLANE = REPO / "tools" / "controlplane" / "controlplane.py"
+PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+TIERS = {"free": {}, "pro": {}, "enterprise": {}}
+
+
+class Bench:
+    def __init__(self, state_dir: Path, work: Path):
+        self.state_dir = state_dir
+        self.work = work
+        self.base = [sys.executable, str(CONTROLPLANE), "--state-dir", str(state_dir)]
+
+    def up(self):
+        proc = subprocess.run(self.base + ["up", "--port", "0", "--timeout", "180"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit("control plane did not start:\n" + proc.stderr)
+        info = json.loads((self.state_dir / "state.json").read_text())
+        self.kubeconfig = info["kubeconfig"]
+        self.audit_log = Path(info["audit_log"])
+        sys.path.insert(0, str(CONTROLPLANE.parent))
+        import controlplane  # noqa: E402 - local tool module
+        self.kubectl_bin = str(controlplane.binary("kubectl"))
+
+    def down(self):
+        subprocess.run(self.base + ["down"], capture_output=True, text=True)
+
+    def kubectl(self, *args):
+        return subprocess.run([self.kubectl_bin, "--kubeconfig", self.kubeconfig, *args], capture_output=True,
+                              text=True, check=True)
+
+    def mark(self):
+        return self.audit_log.stat().st_size if self.audit_log.exists() else 0
+
+    def writes_since(self, mark, namespace):
+        """Secret writes in ``namespace`` after ``mark``, once the audit log has caught up."""
+        sentinel = "sentinel-" + uuid.uuid4().hex[:8]
+        self.kubectl("create", "configmap", sentinel, "-n", namespace)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            count, seen = 0, False
+            with open(self.audit_log, "rb") as fh:
+                fh.seek(mark)
+                for line in fh:
+                    try:
+                        ev = json.loads(line)
+                    except ValueError:
+                        continue
+                    if ev.get("stage") != "ResponseComplete" or "dryRun=All" in ev.get("requestURI", ""):
+                        continue
+                    obj = ev.get("objectRef") or {}
+                    if obj.get("namespace") != namespace:
+                        continue
+                    if obj.get("name") == sentinel:
+                        seen = True
+                    elif obj.get("resource") == "secrets":
+                        count += 1
+            if seen:
+                return count
+            time.sleep(0.2)
+        raise RuntimeError("audit log did not catch up")
+
+    def play(self, name, tasks, extra_vars):
+        vars_file = self.work / (name + "-vars.json")
+        vars_file.write_text(json.dumps(extra_vars))
+        play_file = self.work / (name + ".yml")
+        play_file.write_text(json.dumps([{"name": name, "hosts": "localhost", "connection": "local",
+                                          "gather_facts": False, "tasks": tasks}]))
+        env = dict(os.environ, K8S_AUTH_KUBECONFIG=self.kubeconfig, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+        start = time.time()
+        proc = subprocess.run([str(PLAYBOOK), str(play_file), "-e", "@%s" % vars_file], capture_output=True,
+                              text=True, env=env, cwd=str(REPO))
+        elapsed = time.time() - start
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed:\n%s\n%s" % (name, proc.stdout[-3000:], proc.stderr[-3000:]))
+        doc = json.loads(proc.stdout)
+        result = doc["plays"][0]["tasks"][-1]["hosts"]["localhost"]
+        return elapsed, result
+
+    def measure(self, label, namespace, tasks, extra_vars):
+        rows = []
+        for phase in ("first apply", "unchanged rerun"):
+            mark = self.mark()
+            elapsed, result = self.play("%s-%s" % (label, phase.split()[0]), tasks, extra_vars)
+            writes = self.writes_since(mark, namespace)
+            rss = (result.get("stats") or {}).get("peak_rss_kb")
+            rows.append((phase, elapsed, writes, result.get("changed"), rss))
+        return rows
+
+
+def secret_definition(namespace, i, tier):
+    key = "tlabs_sk_" + secrets.token_hex(32)
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "tenant-t%05d" % i, "namespace": namespace,
+                         "labels": {"authorino.kuadrant.io/managed-by": "authorino", "app": "token-labs"},
+                         "annotations": {"kuadrant.io/groups": tier, "secret.kuadrant.io/user-id": "t%05d" % i}},
+            "data": {"api_key": base64.b64encode(key.encode()).decode()}}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--k8s-max", type=int, default=1000,
+                        help="largest N for kubernetes.core.k8s with a definition list (10000 takes long)")
+    parser.add_argument("--loop-max", type=int, default=100, help="largest N for kubernetes.core.k8s in a loop")
+    parser.add_argument("--state-dir", type=Path, default=REPO / ".cache" / "bench-controlplane")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    tiers = sorted(TIERS)
+
+    work = Path(tempfile.mkdtemp(prefix="tenants-bench-", dir=str(REPO / ".cache")))
+    bench = Bench(args.state_dir, work)
+    bench.up()
+    table = []
+    try:
+        for n in sizes:
+            ns = "bench-ours-%d" % n
+            bench.kubectl("create", "namespace", ns)
+            tenants = [{"name": "t%05d" % i, "tier": tiers[i % 3]} for i in range(n)]
+            task = {"name": "Reconcile tenants", "tokenlabs.inference.tenants": {
+                "tenants": "{{ bench_tenants }}", "tiers": TIERS, "namespace": ns,
+                "key_dir": str(work / ("keys-%d" % n))}}
+            for row in bench.measure("ours-%d" % n, ns, [task], {"bench_tenants": tenants}):
+                table.append((n, "tokenlabs.inference.tenants") + row)
+            print_row(table[-2]), print_row(table[-1])
+
+            if n <= args.k8s_max:
+                ns = "bench-k8s-%d" % n
+                bench.kubectl("create", "namespace", ns)
+                defs = [secret_definition(ns, i, tiers[i % 3]) for i in range(n)]
+                task = {"name": "Apply Secrets", "kubernetes.core.k8s": {"state": "present",
+                                                                          "definition": "{{ bench_defs }}"}}
+                for row in bench.measure("k8s-%d" % n, ns, [task], {"bench_defs": defs}):
+                    table.append((n, "kubernetes.core.k8s (list)") + row)
+                print_row(table[-2]), print_row(table[-1])
+            else:
+                table.append((n, "kubernetes.core.k8s (list)", "skipped (--k8s-max %d)" % args.k8s_max,
+                              None, None, None, None))
+            if n <= args.loop_max:
+                ns = "bench-loop-%d" % n
+                bench.kubectl("create", "namespace", ns)
+                defs = [secret_definition(ns, i, tiers[i % 3]) for i in range(n)]
+                task = {"name": "Apply Secrets one by one", "kubernetes.core.k8s": {
+                    "state": "present", "definition": "{{ item }}"}, "loop": "{{ bench_defs }}",
+                    "loop_control": {"label": "{{ item.metadata.name }}"}}
+                for row in bench.measure("loop-%d" % n, ns, [task], {"bench_defs": defs}):
+                    table.append((n, "kubernetes.core.k8s (loop)") + row)
+                print_row(table[-2]), print_row(table[-1])
+    finally:
+        bench.down()
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("| N | method | run | wall time (s) | writes | changed | peak RSS (MB) |")
+    print("|---:|---|---|---:|---:|---|---:|")
+    for row in table:
+        print(format_row(row))
+
+
+def format_row(row):
+    n, method, phase, elapsed, writes, changed, rss = row
+    if elapsed is None:
+        return "| %d | %s | %s | | | | |" % (n, method, phase)
+    return "| %d | %s | %s | %.2f | %d | %s | %s |" % (
+        n, method, phase, elapsed, writes, changed, "%.0f" % (rss / 1024.0) if rss else "-")
+
+
+def print_row(row):
+    print(format_row(row), file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
