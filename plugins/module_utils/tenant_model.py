@@ -307,18 +307,27 @@ def validate_item(item, tiers, now, where="tenant"):
 
 def validate_items(items, tiers, now):
     """Validate a desired list -> (specs, errors).  Duplicate names are errors."""
-    specs, errors, seen = [], [], {}
+    specs, errors, seen, keys_seen = [], [], {}, {}
     for index, item in enumerate(items or []):
         spec, errs = validate_item(item, tiers, now, where="tenants[%d]" % index)
         errors.extend(errs)
-        if spec is None:
-            continue
-        if spec.name in seen:
+        name = item.get("name") if isinstance(item, dict) else None
+        if name in seen:
             errors.append("tenants[%d]: name %r is listed twice (also tenants[%d]); each tenant once"
-                          % (index, spec.name, seen[spec.name]))
+                          % (index, name, seen[name]))
             continue
-        seen[spec.name] = index
-        specs.append(spec)
+        if name:
+            seen[name] = index
+        key = item.get("api_key") if isinstance(item, dict) else None
+        if isinstance(key, str) and key:
+            key_digest = digest(key)
+            if key_digest in keys_seen:
+                errors.append("tenants[%d] %r: api_key (value hidden) is the same as the api_key given for tenant %r; "
+                              "every tenant needs its own key" % (index, name, keys_seen[key_digest]))
+                continue
+            keys_seen[key_digest] = name
+        if spec is not None:
+            specs.append(spec)
     return specs, errors
 
 

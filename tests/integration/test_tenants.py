@@ -262,7 +262,7 @@ def test_partial_failure_applies_the_rest_and_a_rerun_converges(run, tmp_path):
     items = [{"name": "ok1", "tier": "free"}, {"name": "blocked", "tier": "pro", "user_id": "blocked"},
              {"name": "clash", "tier": "free"}, {"name": "ok2", "tier": "pro"}]
     res = run.tenants(items, key_dir=str(key_dir))
-    assert res["failed"] is True and res["created"] == ["ok1", "ok2"]
+    assert res["failed"] is True and res["created"] == ["ok1", "ok2"], res["failures"]
     failed = {f["name"]: f["error"] for f in res["failures"]}
     assert set(failed) == {"blocked", "clash"}
     assert "user id 'blocked' is not allowed by policy" in failed["blocked"]

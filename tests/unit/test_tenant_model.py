@@ -137,9 +137,14 @@ def test_validation_names_field_value_and_allowed_values():
     assert "grace_period '3x' is not a duration" in text
 
 
-def test_duplicate_names_in_a_list():
+def test_duplicate_names_and_keys_in_a_list():
     _, errors = tm.validate_items([{"name": "a", "tier": "pro"}, {"name": "a", "tier": "free"}], TIERS, NOW)
     assert errors == ["tenants[1]: name 'a' is listed twice (also tenants[0]); each tenant once"]
+    _, errors = tm.validate_items([{"name": "a", "tier": "gold"}, {"name": "a", "tier": "free"},
+                                   {"name": "b", "tier": "pro", "api_key": KEY_A},
+                                   {"name": "c", "tier": "pro", "api_key": KEY_A}], TIERS, NOW)
+    assert len(errors) == 3 and "same as the api_key given for tenant 'b'" in errors[2]
+    assert KEY_A not in " ".join(errors)
 
 
 # ------------------------------------------------------------------ rendering
