@@ -22,7 +22,7 @@ description:
   - Must run on a control-plane node; on a worker MicroK8s answers
     C(This MicroK8s deployment is acting as a node in a cluster.) and the module fails saying so.
 author:
-  - TokenLabs engineering
+  - TokenLabs engineering (@tokenlabs)
 requirements:
   - MicroK8s (snap) on the target
   - PyYAML on the target (python3-yaml, preinstalled on Ubuntu)

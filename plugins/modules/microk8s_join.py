@@ -18,7 +18,7 @@ description:
     is a member and nothing changed.
   - The token is never shown in output, warnings or errors.
 author:
-  - TokenLabs engineering
+  - TokenLabs engineering (@tokenlabs)
 requirements:
   - MicroK8s (snap) on the target
   - PyYAML on the target (python3-yaml, preinstalled on Ubuntu)

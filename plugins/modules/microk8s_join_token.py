@@ -20,7 +20,7 @@ description:
   - Call it only for a node that is not a member yet (the tokenlabs.inference.microk8s role checks the
     node list and C(clustered.lock) first); every call registers a new token, so it always reports a change.
 author:
-  - TokenLabs engineering
+  - TokenLabs engineering (@tokenlabs)
 requirements:
   - MicroK8s (snap) on the target
 extends_documentation_fragment:
@@ -102,7 +102,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             token=dict(type="str", required=True, no_log=True),
-            token_ttl=dict(type="int", default=300),
+            token_ttl=dict(type="int", default=300, no_log=False),
             join_network=dict(type="str"),
             binary=dict(type="str", default="microk8s"),
         ),

@@ -259,8 +259,8 @@ class Sim:
     def join(self, args):
         url = args[0] if args else ""
         worker = "--worker" in args
-        address, _, rest = url.partition("/")
-        token, _, check = rest.partition("/")
+        address, rest = (url.split("/", 1) + [""])[:2]
+        token, check = (rest.split("/", 1) + [""])[:2]
         ip = address.rsplit(":", 1)[0]
         target = None
         for hdir in (self.root / "hosts").iterdir():
@@ -333,13 +333,13 @@ class Sim:
             values = [a for a in args[2:] if not a.startswith("-") and a not in ("node", name)]
             if verb == "label":
                 for item in values:
-                    key, _, value = item.partition("=")
+                    key, value = (item.split("=", 1) + [""])[:2]
                     node["labels"][key] = value
                 print("node/%s labeled" % name)
             elif verb == "taint":
                 for item in values:
-                    kv, _, effect = item.rpartition(":")
-                    key, _, value = kv.partition("=")
+                    kv, effect = item.rsplit(":", 1)
+                    key, value = (kv.split("=", 1) + [""])[:2]
                     node["taints"] = [t for t in node["taints"] if not (t["key"] == key and t["effect"] == effect)]
                     node["taints"].append({"key": key, "value": value, "effect": effect})
                 print("node/%s tainted" % name)
