@@ -40,6 +40,8 @@ class Bench:
         self.base = [sys.executable, str(CONTROLPLANE), "--state-dir", str(state_dir)]
 
     def up(self):
+        # a fresh cluster every time: leftovers of an earlier run would turn creates into no-ops
+        subprocess.run(self.base + ["down", "--purge"], capture_output=True, text=True)
         proc = subprocess.run(self.base + ["up", "--port", "0", "--timeout", "180"], capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit("control plane did not start:\n" + proc.stderr)
@@ -51,7 +53,7 @@ class Bench:
         self.kubectl_bin = str(controlplane.binary("kubectl"))
 
     def down(self):
-        subprocess.run(self.base + ["down"], capture_output=True, text=True)
+        subprocess.run(self.base + ["down", "--purge"], capture_output=True, text=True)
 
     def kubectl(self, *args):
         return subprocess.run([self.kubectl_bin, "--kubeconfig", self.kubeconfig, *args], capture_output=True,

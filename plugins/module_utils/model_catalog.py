@@ -161,10 +161,10 @@ def validate_models(models):
         if isinstance(node, str) and node and replicas > 0:
             share_per_node.setdefault(node, []).append((share, model_id))
     for node, shares in sorted(share_per_node.items()):
-        total = sum(share for share, _ in shares)
+        total = sum(entry[0] for entry in shares)
         if total > 1.0 + 1e-9:
             errors.append("node '%s': gpu_memory_share of %s adds up to %.2f; the models of one node must share at "
-                          "most 1.0 of its GPU memory" % (node, ", ".join(str(i) for _, i in shares), total))
+                          "most 1.0 of its GPU memory" % (node, ", ".join(str(entry[1]) for entry in shares), total))
     return errors
 
 

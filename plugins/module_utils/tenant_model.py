@@ -21,6 +21,7 @@ __metaclass__ = type
 import base64
 import copy
 import hashlib
+import json
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
@@ -122,6 +123,18 @@ def key_problem(key):
         if marker in lowered:
             return "is a placeholder, not a secret (contains %r)" % marker
     return None
+
+
+GENERATED_KEY_RE = re.compile(r"tlabs_sk_[0-9a-fA-F]+|dGxhYnNfc2tf[A-Za-z0-9+/=]*")
+
+
+def redact_generated_keys(result):
+    """Last line of defence for module results: replace anything shaped like a generated key
+    (plain or base64) with ``********``.  One pass over the serialized result, however many keys."""
+    text = json.dumps(result)
+    if "tlabs_sk_" not in text and "dGxhYnNfc2tf" not in text:
+        return result
+    return json.loads(GENERATED_KEY_RE.sub("********", text))
 
 
 def scrub(text, keys):

@@ -40,7 +40,7 @@ def stage_key_file(path, key):
     """Write ``key`` to a new 0600 file next to ``path``; returns the staged path."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
+        os.makedirs(directory, 0o700, exist_ok=True)  # tenants are applied concurrently
     fd, staged = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".new", dir=directory)
     try:
         os.fchmod(fd, 0o600)

@@ -319,6 +319,8 @@ def main():
             out["api_key"] = final.new_key
     if module._diff:
         out["diff"] = {"before": final.before or {}, "after": out["tenant"] or {}}
+    if not p["return_key"]:
+        out = tm.redact_generated_keys(out)
     if plan.expired:
         module.warn("tenant %r expired at %s; revoke it with state=absent" % (p["name"], out["tenant"]["expires_at"]))
     module.exit_json(**out)

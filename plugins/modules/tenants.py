@@ -232,6 +232,8 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import
 from ansible_collections.tokenlabs.inference.plugins.module_utils.tenant_reconcile import (
     Reconciler, check_key_destination)
 
+NO_LOG_VALUES_MAX = 1000
+
 TENANT_SUBOPTIONS = dict(
     name=dict(type="str", required=True),
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -306,7 +308,10 @@ def main():
         if errors:
             module.fail_json(msg="invalid tenants, nothing was changed: " + "; ".join(errors), errors=errors,
                              stats=reconciler.stats())
-        if not p["return_keys"]:
+        if not p["return_keys"] and len(generated) <= NO_LOG_VALUES_MAX:
+            # Defence in depth only: keys are never put into the result. Ansible scans every output
+            # string for every no_log value, which costs seconds for thousands of keys, so large runs
+            # rely on redact_generated_keys() (one pass) below instead.
             for tp in generated:
                 module.no_log_values.add(tp.new_key)
         key_path_for = None
@@ -334,6 +339,8 @@ def main():
                        "after": dict((n, v) for n, v in diff["after"].items() if n in changed and v)}
     for name in plan.expired:
         module.warn("tenant %r has expired (expires_at in the past); revoke it or extend expires_at" % name)
+    if not p["return_keys"]:
+        out = tm.redact_generated_keys(out)
     if out["failures"]:
         out["msg"] = ("%d tenant(s) failed, the others were applied (created %d, updated %d, deleted %d): %s"
                       % (len(out["failures"]), len(out["created"]), len(out["updated"]), len(out["deleted"]),

@@ -26,7 +26,7 @@ description:
     tier that tenants still use (it lists them), and checks that the Kuadrant CRDs and the target exist.
   - A policy whose live spec already matches is not written at all.
 author:
-  - TokenLabs engineering
+  - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
   - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes

@@ -68,7 +68,8 @@ metadata:
 stringData: {{api_key: not-a-real-key-{uuid.uuid4().hex}}}
 """)
 
-    def run(self, tiers=DEFAULT_TIERS, *extra, **variables):
+    def run(self, tiers=None, *extra, **variables):
+        tiers = DEFAULT_TIERS if tiers is None else tiers
         values = {"tokenlabs_gateway_namespace": self.ns, "tokenlabs_kuadrant_namespace": self.kns,
                   "tokenlabs_tiers": tiers}
         values.update(variables)

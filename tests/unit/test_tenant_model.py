@@ -363,3 +363,91 @@ def test_plans_deep_copy_safe():
     plan_for(spec(tier="free", rotate=True, grace_period="1h"), live, new_key=KEY_B)
     assert live == before
     assert timedelta(hours=1)
+
+
+# ------------------------------------------------------------------ reconcile engine (fake API, pure Python)
+class FakeApi(object):
+    """Just enough of KubeApi: an in-memory Secret store that answers the first patch with 409."""
+
+    def __init__(self, store, conflicts=1):
+        from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import ApiError
+        self.ApiError = ApiError
+        self.store = store
+        self.conflicts = conflicts
+        self.dry_run = False
+        self.writes = 0
+        self.calls = []
+
+    def list(self, path, label_selector=None, limit=None):
+        return [copy.deepcopy(s) for s in self.store.values()]
+
+    def get(self, path, missing_ok=False):
+        self.calls.append(("GET", path))
+        found = self.store.get(path.rsplit("/", 1)[1])
+        return copy.deepcopy(found) if found else None
+
+    def create(self, path, body):
+        self.calls.append(("POST", body["metadata"]["name"]))
+        self.store[body["metadata"]["name"]] = copy.deepcopy(body)
+        self.writes += 1
+
+    def merge_patch(self, path, body):
+        name = path.rsplit("/", 1)[1]
+        self.calls.append(("PATCH", name))
+        live = self.store[name]
+        if body["metadata"].get("resourceVersion") != live["metadata"]["resourceVersion"] or self.conflicts:
+            self.conflicts = max(0, self.conflicts - 1)
+            live["metadata"]["resourceVersion"] = str(int(live["metadata"]["resourceVersion"]) + 1)
+            raise self.ApiError(409, "Conflict", "the object has been modified", "PATCH", path)
+        self.store[name] = tm._apply_merge(live, dict(body, metadata=dict(
+            body["metadata"], resourceVersion=str(int(live["metadata"]["resourceVersion"]) + 1))))
+        self.writes += 1
+
+    def delete(self, path, missing_ok=True):
+        self.calls.append(("DELETE", path.rsplit("/", 1)[1]))
+        self.store.pop(path.rsplit("/", 1)[1], None)
+        self.writes += 1
+
+
+def test_conflict_is_retried_after_rereading_the_tenant():
+    api = FakeApi({"tenant-acme": live_secret()})
+    rec = tr.Reconciler(api, NS, SEL, now=NOW)
+    live = rec.load()
+    specs = [spec(tier="enterprise")]
+    plan, errors = tm.build_plan(specs, live, NS, SEL, NOW)
+    result = rec.apply(plan, specs)
+    assert errors == [] and result["failures"] == [] and result["updated"] == ["acme"]
+    assert [c[0] for c in api.calls] == ["PATCH", "GET", "PATCH"]
+    assert api.store["tenant-acme"]["metadata"]["annotations"][tm.GROUPS_ANNOTATION] == "enterprise"
+
+
+def test_create_conflict_with_a_foreign_object_fails_that_tenant_only(tmp_path):
+    foreign = {"metadata": {"name": "tenant-clash", "resourceVersion": "1", "labels": {}}, "data": {}}
+
+    class ClashApi(FakeApi):
+        def create(self, path, body):
+            if body["metadata"]["name"] == "tenant-clash":
+                self.store["tenant-clash"] = foreign
+                raise self.ApiError(409, "AlreadyExists", "secrets \"tenant-clash\" already exists", "POST", path)
+            return FakeApi.create(self, path, body)
+
+    api = ClashApi({})
+    rec = tr.Reconciler(api, NS, SEL, now=NOW)
+    live = rec.load()
+    specs, _ = tm.validate_items([{"name": "clash", "tier": "pro"}, {"name": "fine", "tier": "pro"}], TIERS, NOW)
+    plan, _ = tm.build_plan(specs, live, NS, SEL, NOW)
+    result = rec.apply(plan, specs, key_path_for=lambda tp: str(tmp_path / (tp.name + ".key")))
+    assert result["created"] == ["fine"]
+    assert result["failures"][0]["name"] == "clash" and "not a tenant Secret" in result["failures"][0]["error"]
+    assert sorted(os.listdir(tmp_path)) == ["fine.key"]  # no key file for the tenant that failed
+    assert json.dumps(result["failures"]).count("tlabs_sk_") == 0
+
+
+def test_redact_generated_keys_in_plain_and_base64():
+    key = tm.generate_key()
+    result = {"a": ["x " + key], "b": {"c": tm.encode_key(key)}, "d": "safe"}
+    clean = tm.redact_generated_keys(result)
+    assert json.dumps(clean).count("tlabs_sk_") == 0 and key not in json.dumps(clean)
+    assert tm.encode_key(key) not in json.dumps(clean) and clean["d"] == "safe"
+    untouched = {"a": "nothing here"}
+    assert tm.redact_generated_keys(untouched) is untouched

@@ -108,11 +108,11 @@ def test_explicit_rates_and_friendly_keys_mix():
     assert table["trial"]["requests"] == [(60000, 5), (43200000, 40)]
     assert table["trial"]["tokens"] == [(3600000, 1000), (86400000, 9000)]
     rlp = render(tiers)["RateLimitPolicy"]
-    assert rlp["spec"]["limits"]["trial-requests"]["rates"] == [{"limit": 5, "window": "1m"},
-                                                              {"limit": 40, "window": "12h"}]
+    assert rlp["spec"]["limits"]["trial-requests"]["rates"] == [
+        {"limit": 5, "window": "1m"}, {"limit": 40, "window": "12h"}]
     trlp = render(tiers)["TokenRateLimitPolicy"]
-    assert trlp["spec"]["limits"]["trial-tokens"]["rates"] == [{"limit": 1000, "window": "1h"},
-                                                             {"limit": 9000, "window": "24h"}]
+    assert trlp["spec"]["limits"]["trial-tokens"]["rates"] == [
+        {"limit": 1000, "window": "1h"}, {"limit": 9000, "window": "24h"}]
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, 10.0, "ten", "", None, True, [10], "1e3"])

@@ -65,7 +65,8 @@ class FakeApi(object):
         self.objects.pop(path, None)
 
 
-def reconcile(api, tiers=TIERS):
+def reconcile(api, tiers=None):
+    tiers = TIERS if tiers is None else tiers
     return reconcile_policies(api, tm.validate_tiers(tiers), target_kind="Gateway", target_name="gw",
                               namespace="gw-ns", kuadrant_namespace="kuadrant-system",
                               tenant_selector={"app": "token-labs"}, token_paths=tm.DEFAULT_TOKEN_PATHS,

@@ -314,8 +314,7 @@ def readyz(state: State, port: int) -> tuple[bool, str]:
 def up(state: State, port: int, timeout: float) -> dict:
     current = state.load()
     if current and alive(current.get("apiserver_pid"), "kube-apiserver"):
-        ok, _ = readyz(state, current["port"])
-        if ok:
+        if readyz(state, current["port"])[0]:
             log(f"already running on https://127.0.0.1:{current['port']}")
             return current
         down(state, purge=False)
