@@ -51,7 +51,7 @@ def plan_for(s, main=None, retired=None, new_key=None):
 
 # ------------------------------------------------------------------ keys
 def test_generated_keys_have_prefix_and_at_least_192_bits():
-    keys = {tm.generate_key() for _ in range(200)}
+    keys = {tm.generate_key() for unused in range(200)}
     assert len(keys) == 200
     for key in keys:
         assert key.startswith("tlabs_sk_")
@@ -78,7 +78,7 @@ def test_weak_keys_are_refused_without_quoting_them(key, fragment):
     problem = tm.key_problem(key)
     assert problem and fragment in problem
     assert key not in problem
-    _, errors = tm.validate_item({"name": "acme", "tier": "pro", "api_key": key}, TIERS, NOW)
+    unused_spec, errors = tm.validate_item({"name": "acme", "tier": "pro", "api_key": key}, TIERS, NOW)
     assert errors and "api_key (value hidden)" in errors[0] and key not in errors[0]
 
 
@@ -126,8 +126,9 @@ def test_durations(value, seconds):
 
 
 def test_validation_names_field_value_and_allowed_values():
-    _, errors = tm.validate_item({"name": "Bad_Name", "tier": "gold", "user_id": "X", "expires_at": "soon",
-                                  "grace_period": "3x", "colour": "red"}, TIERS, NOW)
+    item = {"name": "Bad_Name", "tier": "gold", "user_id": "X", "expires_at": "soon", "grace_period": "3x",
+            "colour": "red"}
+    unused_spec, errors = tm.validate_item(item, TIERS, NOW)
     text = "\n".join(errors)
     assert "unknown field(s) colour" in text
     assert "name 'Bad_Name' is not a valid DNS-1123 label" in text
@@ -138,11 +139,11 @@ def test_validation_names_field_value_and_allowed_values():
 
 
 def test_duplicate_names_and_keys_in_a_list():
-    _, errors = tm.validate_items([{"name": "a", "tier": "pro"}, {"name": "a", "tier": "free"}], TIERS, NOW)
+    unused_spec, errors = tm.validate_items([{"name": "a", "tier": "pro"}, {"name": "a", "tier": "free"}], TIERS, NOW)
     assert errors == ["tenants[1]: name 'a' is listed twice (also tenants[0]); each tenant once"]
-    _, errors = tm.validate_items([{"name": "a", "tier": "gold"}, {"name": "a", "tier": "free"},
-                                   {"name": "b", "tier": "pro", "api_key": KEY_A},
-                                   {"name": "c", "tier": "pro", "api_key": KEY_A}], TIERS, NOW)
+    items = [{"name": "a", "tier": "gold"}, {"name": "a", "tier": "free"},
+             {"name": "b", "tier": "pro", "api_key": KEY_A}, {"name": "c", "tier": "pro", "api_key": KEY_A}]
+    unused_spec, errors = tm.validate_items(items, TIERS, NOW)
     assert len(errors) == 3 and "same as the api_key given for tenant 'b'" in errors[2]
     assert KEY_A not in " ".join(errors)
 
@@ -188,7 +189,7 @@ def test_tier_change_patches_only_the_groups_annotation():
 
 def test_omitted_fields_keep_live_values_and_empty_string_removes():
     live = live_secret(uid="legacy-user", extra_ann={tm.DISPLAY_NAME_ANNOTATION: "Old", tm.CONTACT_ANNOTATION: "x@y"})
-    s, _ = tm.validate_item({"name": "acme", "contact": ""}, TIERS, NOW)
+    s, unused_errors = tm.validate_item({"name": "acme", "contact": ""}, TIERS, NOW)
     (action,) = plan_for(s, live).actions
     assert action.body["metadata"]["annotations"] == {tm.CONTACT_ANNOTATION: None}
 
@@ -261,10 +262,10 @@ def test_expiry_in_the_past_refused_only_when_set_or_changed():
 
 
 def test_must_exist_and_missing_tier():
-    s, _ = tm.validate_item({"name": "acme", "create": False, "tier": "pro"}, TIERS, NOW)
+    s, unused_errors = tm.validate_item({"name": "acme", "create": False, "tier": "pro"}, TIERS, NOW)
     with pytest.raises(tm.TenantError, match="does not exist"):
         plan_for(s, None)
-    s, _ = tm.validate_item({"name": "acme"}, TIERS, NOW)
+    s, unused_errors = tm.validate_item({"name": "acme"}, TIERS, NOW)
     with pytest.raises(tm.TenantError, match="tier is required"):
         plan_for(s, None, new_key=KEY_A)
 
@@ -312,8 +313,9 @@ def test_prune_candidates_and_share_guard():
 
 def test_build_plan_generates_keys_only_where_needed_and_prunes():
     live = tm.LiveIndex([live_secret("keep"), live_secret("gone", key=KEY_B)])
-    specs, _ = tm.validate_items([{"name": "keep", "tier": "pro"}, {"name": "new", "tier": "free"},
-                                  {"name": "rot", "tier": "free", "rotate": True}], TIERS, NOW)
+    items = [{"name": "keep", "tier": "pro"}, {"name": "new", "tier": "free"},
+             {"name": "rot", "tier": "free", "rotate": True}]
+    specs, unused_errors = tm.validate_items(items, TIERS, NOW)
     made = []
 
     def keygen():
@@ -434,8 +436,8 @@ def test_create_conflict_with_a_foreign_object_fails_that_tenant_only(tmp_path):
     api = ClashApi({})
     rec = tr.Reconciler(api, NS, SEL, now=NOW)
     live = rec.load()
-    specs, _ = tm.validate_items([{"name": "clash", "tier": "pro"}, {"name": "fine", "tier": "pro"}], TIERS, NOW)
-    plan, _ = tm.build_plan(specs, live, NS, SEL, NOW)
+    specs, unused_errors = tm.validate_items([{"name": "clash", "tier": "pro"}, {"name": "fine", "tier": "pro"}], TIERS, NOW)
+    plan, unused_errors = tm.build_plan(specs, live, NS, SEL, NOW)
     result = rec.apply(plan, specs, key_path_for=lambda tp: str(tmp_path / (tp.name + ".key")))
     assert result["created"] == ["fine"]
     assert result["failures"][0]["name"] == "clash" and "not a tenant Secret" in result["failures"][0]["error"]
