@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -122,6 +123,25 @@ class ControlPlane:
         except FileNotFoundError:
             pass
         return events
+
+    def settled_writes(self, mark: int, namespace: str, resources=None) -> list[dict]:
+        """Writes in ``namespace`` since ``mark``, once the audit log has caught up.
+
+        Makes a sentinel write and waits until the audit log shows it, so every
+        earlier write is in the log; then returns the writes to ``resources``
+        (a collection of resource names, e.g. {"secrets"}; None = all but the sentinel).
+        """
+        sentinel = "sentinel-" + uuid.uuid4().hex[:8]
+        self.kubectl("create", "configmap", sentinel, "-n", namespace)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            writes = self.writes_since(mark, namespace=namespace)
+            if any((w.get("objectRef") or {}).get("name") == sentinel for w in writes):
+                return [w for w in writes
+                        if (w.get("objectRef") or {}).get("name") != sentinel
+                        and (resources is None or (w.get("objectRef") or {}).get("resource") in resources)]
+            time.sleep(0.1)
+        raise AssertionError(f"the audit log did not record the sentinel write {sentinel}")
 
     def ansible_playbook(self, *args: str, env: dict | None = None, check: bool = False,
                          cwd: Path | None = None) -> subprocess.CompletedProcess:

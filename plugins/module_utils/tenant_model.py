@@ -42,6 +42,13 @@ EXPIRES_ANNOTATION = "tokenlabs.io/expires-at"
 RETIRES_ANNOTATION = "tokenlabs.io/retires-at"
 KEY_FIELD = "api_key"
 
+# Options saying where tenant Secrets live, shared by the tenant modules
+# (documented in the tokenlabs.inference.tenant_secrets doc fragment).
+TENANT_SECRETS_ARG_SPEC = {
+    "namespace": {"type": "str", "default": "kuadrant-system"},
+    "selector": {"type": "dict", "default": {"app": "token-labs"}},
+}
+
 # --- Keys ---------------------------------------------------------------------
 KEY_PREFIX = "tlabs_sk_"
 KEY_BYTES = 32  # 256 bits from the secrets module (the brief asks for >= 192)

@@ -31,6 +31,7 @@ description:
 author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
+  - tokenlabs.inference.tenant_secrets
   - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes
 attributes:
@@ -57,16 +58,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  namespace:
-    description:
-      - The Kuadrant namespace, where Authorino looks up API keys.
-    type: str
-    default: kuadrant-system
-  selector:
-    description:
-      - Labels the AuthPolicy selects tenant keys with (C(tokenlabs_tenant_selector)).
-    type: dict
-    default: {app: token-labs}
   tiers:
     description:
       - The valid tiers, as the tier table C(tokenlabs_tiers) (a dict keyed by tier name) or a list of names.
@@ -239,10 +230,9 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils.tenant_reconci
 
 def argument_spec():
     return auth_argument_spec(dict(
+        tm.TENANT_SECRETS_ARG_SPEC,
         name=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
-        namespace=dict(type="str", default="kuadrant-system"),
-        selector=dict(type="dict", default={"app": "token-labs"}),
         tiers=dict(type="raw"),
         tier=dict(type="str"),
         user_id=dict(type="str"),

@@ -19,6 +19,7 @@ description:
 author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
+  - tokenlabs.inference.tenant_secrets
   - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes
 attributes:
@@ -32,16 +33,6 @@ attributes:
     platforms: posix
     support: full
 options:
-  namespace:
-    description:
-      - The Kuadrant namespace, where the tenant Secrets live.
-    type: str
-    default: kuadrant-system
-  selector:
-    description:
-      - Labels the AuthPolicy selects tenant keys with (C(tokenlabs_tenant_selector)).
-    type: dict
-    default: {app: token-labs}
   name:
     description:
       - Only these tenants.
@@ -147,8 +138,7 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils.tenant_reconci
 def main():
     module = AnsibleModule(
         argument_spec=auth_argument_spec(dict(
-            namespace=dict(type="str", default="kuadrant-system"),
-            selector=dict(type="dict", default={"app": "token-labs"}),
+            tm.TENANT_SECRETS_ARG_SPEC,
             name=dict(type="list", elements="str"),
             tier=dict(type="list", elements="str"),
         )),

@@ -26,6 +26,7 @@ description:
 author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
+  - tokenlabs.inference.tenant_secrets
   - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes
 attributes:
@@ -84,16 +85,6 @@ options:
       grace_period:
         description: With O(tenants[].rotate), how long the previous key keeps working (V(30m), V(24h), V(7d)).
         type: str
-  namespace:
-    description:
-      - The Kuadrant namespace, where Authorino looks up API keys.
-    type: str
-    default: kuadrant-system
-  selector:
-    description:
-      - Labels the AuthPolicy selects tenant keys with (C(tokenlabs_tenant_selector)).
-    type: dict
-    default: {app: token-labs}
   tiers:
     description:
       - The valid tiers, as the tier table C(tokenlabs_tiers) (a dict keyed by tier name) or a list of names.
@@ -250,9 +241,8 @@ TENANT_SUBOPTIONS = dict(
 
 def argument_spec():
     return auth_argument_spec(dict(
+        tm.TENANT_SECRETS_ARG_SPEC,
         tenants=dict(type="list", elements="dict", default=[], options=TENANT_SUBOPTIONS),
-        namespace=dict(type="str", default="kuadrant-system"),
-        selector=dict(type="dict", default={"app": "token-labs"}),
         tiers=dict(type="raw", required=True),
         prune=dict(type="bool", default=False),
         prune_max_share=dict(type="float", default=0.5),

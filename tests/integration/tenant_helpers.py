@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -80,15 +78,7 @@ class Runner:
 
     def secret_writes(self, mark):
         """Secret writes in this namespace since ``mark`` (waits for the audit log to catch up)."""
-        sentinel = "sentinel-" + uuid.uuid4().hex[:8]
-        self.cp.kubectl("create", "configmap", sentinel, "-n", self.ns)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            writes = self.cp.writes_since(mark, namespace=self.ns)
-            if any((w.get("objectRef") or {}).get("name") == sentinel for w in writes):
-                return [w for w in writes if (w.get("objectRef") or {}).get("resource") == "secrets"]
-            time.sleep(0.1)
-        raise AssertionError("audit log did not show the sentinel write")
+        return self.cp.settled_writes(mark, self.ns, {"secrets"})
 
 
 def key_of(secret):

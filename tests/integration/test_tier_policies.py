@@ -92,16 +92,7 @@ stringData: {{api_key: not-a-real-key-{uuid.uuid4().hex}}}
 
     def policy_writes(self, mark):
         """Policy writes in this namespace since ``mark``; waits until the audit log has caught up."""
-        sentinel = "sentinel-" + uuid.uuid4().hex[:8]
-        self.cp.kubectl("create", "configmap", sentinel, "-n", self.ns)
-        import time
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            writes = self.cp.writes_since(mark, namespace=self.ns)
-            if any((w.get("objectRef") or {}).get("name") == sentinel for w in writes):
-                return [w for w in writes if (w.get("objectRef") or {}).get("resource") in POLICY_RESOURCES]
-            time.sleep(0.1)
-        raise AssertionError("audit log did not record the sentinel write")
+        return self.cp.settled_writes(mark, self.ns, POLICY_RESOURCES)
 
 
 @pytest.fixture
