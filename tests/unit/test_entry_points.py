@@ -1,0 +1,34 @@
+"""The project-level wrappers and the collection's playbooks resolve both ways.
+
+AWX runs `site.yml` / `tenant.yml` / `tenant_report.yml` from the repository
+root; operators may also run `tokenlabs.inference.<playbook>` by FQCN.
+"""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+
+
+def syntax_check(target, inventory="inventory/local"):
+    return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", inventory, "--syntax-check", target],
+                          cwd=REPO, env=ENV, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("wrapper", ["site.yml", "tenant.yml", "tenant_report.yml"])
+def test_root_wrapper_imports_collection_playbook(wrapper):
+    text = (REPO / wrapper).read_text()
+    assert f"import_playbook: tokenlabs.inference.{wrapper[:-4]}" in text
+    res = syntax_check(wrapper)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("playbook", sorted(p.stem for p in (REPO / "playbooks").glob("*.yml")))
+def test_collection_playbook_runs_by_fqcn(playbook):
+    res = syntax_check(f"tokenlabs.inference.{playbook}", inventory="inventory/example")
+    assert res.returncode == 0, res.stderr
