@@ -84,6 +84,10 @@ def changed_definitions(definitions, dry_run_result):
     return model_catalog.changed_definitions(list(definitions), dry_run_result)
 
 
+def dry_run_problems(definitions, dry_run_result):
+    return model_catalog.dry_run_problems(_plain(list(definitions)), _plain(dry_run_result))
+
+
 def pending_conditions(resources, names, condition_type):
     return model_catalog.pending_conditions(resources, list(names), condition_type)
 
@@ -114,6 +118,7 @@ class FilterModule(object):
             "modelservice_release": modelservice_release,
             "decode_deployment": decode_deployment,
             "changed_definitions": changed_definitions,
+            "dry_run_problems": dry_run_problems,
             "pending_conditions": pending_conditions,
             "namespace_definition": namespace_definition,
             "helm_ownership_patch": helm_ownership_patch,

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import json
 import os
 import re
 
@@ -363,6 +364,74 @@ def changed_definitions(definitions, dry_run_result):
             # No per-definition answer (e.g. skipped): treat everything as changed.
             return list(definitions)
     return [d for d, r in zip(definitions, results) if r.get("changed", True)]
+
+
+_MISSING_KIND_RE = re.compile(r"Failed to find exact match for (\S+) by \[kind, name")
+_MISSING_NAMESPACE_RE = re.compile(r'namespaces \\*"([^"\\]+)\\*" not found')
+
+
+def _dry_run_results(definitions, dry_run_result):
+    result = dry_run_result or {}
+    if len(definitions) == 1:
+        return [result]
+    results = (result.get("result") or {}).get("results")
+    if results is None or len(results) != len(definitions):
+        return [{} for dummy in definitions]
+    return results
+
+
+def _object_ref(definition):
+    meta = definition.get("metadata") or {}
+    name = meta.get("name")
+    if meta.get("namespace"):
+        name = "%s/%s" % (meta["namespace"], name)
+    return "%s %s (%s)" % (definition.get("kind"), name, definition.get("apiVersion"))
+
+
+def _api_status(message):
+    """The Kubernetes Status object kubernetes.core.k8s embeds in "Failed to apply object: {...}"."""
+    start = message.find("{")
+    if start < 0:
+        return {}
+    try:
+        status = json.loads(message[start:])
+    except ValueError:
+        return {}
+    return status if isinstance(status, dict) else {}
+
+
+def dry_run_problems(definitions, dry_run_result):
+    """Sort the per-object errors of a dry run made with ``continue_on_error`` (check mode).
+
+    Returns ``{"pending": [...], "errors": [...]}``.  ``pending`` holds the objects
+    that cannot be dry-run only because their namespace or their kind (CRD) does not
+    exist yet - an earlier step of a real run creates them, so they would be
+    created.  ``errors`` holds every other failure (validation, permissions, ...),
+    which must still fail the run.  Each item is ``{"object": ..., "reason": ...}``.
+    """
+    pending, errors = [], []
+    for definition, result in zip(definitions or [], _dry_run_results(definitions or [], dry_run_result)):
+        error = (result or {}).get("error")
+        if not error:
+            continue
+        message = str(error.get("msg") or error)
+        ref = _object_ref(definition)
+        namespace = (definition.get("metadata") or {}).get("namespace")
+        kind = _MISSING_KIND_RE.search(message)
+        status = _api_status(message)
+        details = status.get("details") or {}
+        ns_match = _MISSING_NAMESPACE_RE.search(message)
+        if kind or "no matches for kind" in message:
+            pending.append({"object": ref, "reason": "its kind is not installed yet (the CRD is created by an "
+                                                     "earlier step of a real run); it would be created"})
+        elif namespace and ((status.get("code") == 404 and details.get("kind") == "namespaces"
+                             and details.get("name") == namespace)
+                            or (not status and ns_match and ns_match.group(1) == namespace)):
+            pending.append({"object": ref, "reason": "namespace %s does not exist yet (an earlier step of a real "
+                                                     "run creates it); it would be created" % namespace})
+        else:
+            errors.append({"object": ref, "reason": message})
+    return {"pending": pending, "errors": errors}
 
 
 def pending_conditions(resources, names, condition_type):

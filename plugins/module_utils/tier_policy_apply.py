@@ -30,21 +30,33 @@ def _entry(kind, name, namespace, action):
     return {"kind": kind, "name": name, "namespace": namespace, "action": action}
 
 
-def check_apis(api):
+def missing_api_problems(api):
+    """Problems with the Kuadrant and Gateway API CRDs the policies need ([] when all are served)."""
     discovery = {}
     for path, _resources, _message in tier_model.REQUIRED_APIS:
         discovery[path] = api.get(path, missing_ok=True)
-    problems = tier_model.missing_apis(discovery)
+    return tier_model.missing_apis(discovery)
+
+
+def check_apis(api):
+    problems = missing_api_problems(api)
     if problems:
         raise PolicyApplyError("cannot apply the tier policies: " + "; ".join(problems) + ". Nothing was applied.")
 
 
-def check_target(api, kind, name, namespace):
+def missing_target_problem(api, kind, name, namespace):
+    """Why the policy target is missing, or None when it exists."""
     if api.get(tier_model.target_path(kind, namespace, name), missing_ok=True) is None:
         step = "the gateway role of playbooks/site.yml creates it" if kind == "Gateway" else \
             "create the route first (or set target_kind/target_name)"
-        raise PolicyApplyError("target %s %s/%s does not exist; %s. Nothing was applied."
-                               % (kind, namespace, name, step))
+        return "target %s %s/%s does not exist; %s" % (kind, namespace, name, step)
+    return None
+
+
+def check_target(api, kind, name, namespace):
+    problem = missing_target_problem(api, kind, name, namespace)
+    if problem:
+        raise PolicyApplyError(problem + ". Nothing was applied.")
 
 
 def _apply_one(api, desired):
@@ -64,12 +76,26 @@ def _apply_one(api, desired):
 
 
 def reconcile_policies(api, table, target_kind, target_name, namespace, kuadrant_namespace,
-                       tenant_selector, token_paths, names):
+                       tenant_selector, token_paths, names, check_mode=False):
+    """Apply the policies of ``table``.
+
+    In check mode a cluster without the CRDs or the target (an empty cluster,
+    where earlier roles of playbooks/site.yml would create them) is not an
+    error: the policies that differ are reported as they would be applied,
+    without a dry run, and a warning names what is missing.
+    """
     desired_all = tier_model.render_policies(table, target_kind, target_name, namespace, tenant_selector,
                                              token_paths=token_paths, names=names)
     tiers = sorted(table)
-    check_apis(api)
-    check_target(api, target_kind, target_name, namespace)
+    missing = []
+    if check_mode:
+        missing = missing_api_problems(api)
+        target_problem = missing_target_problem(api, target_kind, target_name, namespace)
+        if target_problem:
+            missing.append(target_problem)
+    else:
+        check_apis(api)
+        check_target(api, target_kind, target_name, namespace)
 
     live = {}
     for kind in tier_model.APPLY_ORDER:
@@ -81,6 +107,11 @@ def reconcile_policies(api, table, target_kind, target_name, namespace, kuadrant
         tenants, tiers, tier_model.previous_tiers(live["AuthPolicy"]))
     if blocked:
         raise PolicyApplyError(tier_model.describe_blocked(blocked, kuadrant_namespace) + " Nothing was applied.")
+    if missing:
+        warnings = list(warnings) + [
+            "check mode: " + "; ".join(missing) + ". An earlier role of playbooks/site.yml (crds, kuadrant, "
+            "gateway) creates what is missing in a real run, so the policies are reported as they would be "
+            "applied, without a server-side dry run."]
 
     policies = []
     changed = False
@@ -93,7 +124,8 @@ def reconcile_policies(api, table, target_kind, target_name, namespace, kuadrant
             policies.append(_entry(kind, names[kind], namespace, "unchanged"))
             continue
         try:
-            _apply_one(api, desired)
+            if not missing:
+                _apply_one(api, desired)
         except ApiError as exc:
             done = ", ".join("%s %s" % (p["kind"], p["action"]) for p in policies) or "nothing"
             pending = [k for k in tier_model.APPLY_ORDER if k not in [p["kind"] for p in policies]]

@@ -33,7 +33,11 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Changed policies are sent as an API-server dry run (C(dryRun=All)); nothing is stored.
+    details:
+      - Changed policies are sent as an API-server dry run (C(dryRun=All)); nothing is stored.
+      - On a cluster without the Kuadrant/Gateway API CRDs or the target (an empty cluster, where earlier roles of
+        playbooks/site.yml would create them) the policies are reported as they would be applied, with a warning
+        naming what is missing, instead of failing.
   diff_mode:
     support: full
     details: Shows the spec of every changed policy before and after.
@@ -200,7 +204,8 @@ def main():
             result = reconcile_policies(
                 api, table, target_kind=params["target_kind"], target_name=params["target_name"],
                 namespace=params["target_namespace"], kuadrant_namespace=params["kuadrant_namespace"],
-                tenant_selector=params["tenant_selector"], token_paths=params["token_paths"], names=names)
+                tenant_selector=params["tenant_selector"], token_paths=params["token_paths"], names=names,
+                check_mode=module.check_mode)
     except PolicyApplyError as exc:
         module.fail_json(msg=str(exc), changed=exc.changed, policies=exc.policies)
     except ApiError as exc:

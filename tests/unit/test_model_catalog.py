@@ -222,6 +222,45 @@ def test_changed_definitions():
     assert mc.changed_definitions(defs, {"changed": False, "skipped": True}) == defs
 
 
+def test_dry_run_problems_sorts_missing_namespace_and_kind_from_real_errors():
+    defs = [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "redis", "namespace": "redis-system"}},
+        {"apiVersion": "kuadrant.io/v1beta1", "kind": "Kuadrant", "metadata": {"name": "kuadrant", "namespace": "ks"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok", "namespace": "ks"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name", "namespace": "ks"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other", "namespace": "ks"}},
+    ]
+    missing_ns = ('Failed to apply object: {"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+                  '"message":"namespaces \\"redis-system\\" not found","reason":"NotFound",'
+                  '"details":{"name":"redis-system","kind":"namespaces"},"code":404}')
+    missing_kind = ("Failed to find exact match for kuadrant.io/v1beta1.Kuadrant by "
+                    "[kind, name, singularName, shortNames]")
+    invalid = ('Failed to apply object: {"kind":"Status","status":"Failure","message":"ConfigMap \\"Bad_Name\\" '
+               'is invalid","reason":"Invalid","code":422}')
+    # A namespace other than the object's own is not "created by an earlier step".
+    other_ns = ('Failed to apply object: {"kind":"Status","message":"namespaces \\"elsewhere\\" not found",'
+                '"reason":"NotFound","details":{"name":"elsewhere","kind":"namespaces"},"code":404}')
+    result = {"changed": False, "result": {"results": [
+        {"changed": False, "result": {}, "error": {"msg": missing_ns, "reason": "Not Found"}},
+        {"changed": False, "result": {}, "error": {"msg": missing_kind}},
+        {"changed": True, "result": {}},
+        {"changed": False, "result": {}, "error": {"msg": invalid}},
+        {"changed": False, "result": {}, "error": {"msg": other_ns}},
+    ]}}
+    problems = mc.dry_run_problems(defs, result)
+    assert [p["object"] for p in problems["pending"]] == [
+        "Service redis-system/redis (v1)", "Kuadrant ks/kuadrant (kuadrant.io/v1beta1)"]
+    assert "namespace redis-system does not exist yet" in problems["pending"][0]["reason"]
+    assert "kind is not installed yet" in problems["pending"][1]["reason"]
+    assert [p["object"] for p in problems["errors"]] == ["ConfigMap ks/Bad_Name (v1)", "ConfigMap ks/other (v1)"]
+    assert "is invalid" in problems["errors"][0]["reason"]
+    # One definition: kubernetes.core.k8s returns its result at top level.
+    single = mc.dry_run_problems(defs[:1], {"changed": False, "error": {"msg": missing_ns}})
+    assert len(single["pending"]) == 1 and single["errors"] == []
+    assert mc.dry_run_problems(defs[:1], {"changed": True}) == {"pending": [], "errors": []}
+    assert mc.dry_run_problems([], {}) == {"pending": [], "errors": []}
+
+
 def test_pending_conditions():
     resources = [
         {"metadata": {"name": "ready"}, "status": {"conditions": [{"type": "Available", "status": "True"}]}},

@@ -65,12 +65,12 @@ class FakeApi(object):
         self.objects.pop(path, None)
 
 
-def reconcile(api, tiers=None):
+def reconcile(api, tiers=None, check_mode=False):
     tiers = TIERS if tiers is None else tiers
     return reconcile_policies(api, tm.validate_tiers(tiers), target_kind="Gateway", target_name="gw",
                               namespace="gw-ns", kuadrant_namespace="kuadrant-system",
                               tenant_selector={"app": "token-labs"}, token_paths=tm.DEFAULT_TOKEN_PATHS,
-                              names=dict(tm.DEFAULT_POLICY_NAMES))
+                              names=dict(tm.DEFAULT_POLICY_NAMES), check_mode=check_mode)
 
 
 def writes(api):
@@ -120,6 +120,24 @@ def test_missing_crds_and_target_stop_before_any_write():
     with pytest.raises(PolicyApplyError, match="target Gateway gw-ns/gw does not exist"):
         reconcile(api)
     assert writes(api) == []
+
+
+def test_check_mode_on_an_empty_cluster_reports_what_would_be_created():
+    api = FakeApi()
+    for path in list(DISCOVERY) + [GATEWAY]:
+        del api.objects[path]
+    result = reconcile(api, check_mode=True)
+    assert result["changed"] is True
+    assert [p["action"] for p in result["policies"]] == ["created"] * 3
+    assert writes(api) == [] and not [c for c in api.calls if c[0] == "APPLY"]
+    warning = result["warnings"][-1]
+    assert warning.startswith("check mode: ") and "target Gateway gw-ns/gw does not exist" in warning
+    assert "Kuadrant CRDs" in warning and "earlier role of playbooks/site.yml" in warning
+    # With everything in place, check mode goes through the (dry-run) apply as before.
+    api = FakeApi()
+    result = reconcile(api, check_mode=True)
+    assert result["changed"] is True and not [w for w in result["warnings"] if w.startswith("check mode")]
+    assert len([c for c in api.calls if c[0] == "APPLY"]) == 3
 
 
 def test_used_tier_removal_stops_before_any_write():
