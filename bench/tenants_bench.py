@@ -50,6 +50,7 @@ class Bench:
         self.audit_log = Path(info["audit_log"])
         sys.path.insert(0, str(CONTROLPLANE.parent))
         import controlplane  # noqa: E402 - local tool module
+        self.controlplane = controlplane
         self.kubectl_bin = str(controlplane.binary("kubectl"))
 
     def down(self):
@@ -65,30 +66,11 @@ class Bench:
     def writes_since(self, mark, namespace):
         """Secret writes in ``namespace`` after ``mark``, once the audit log has caught up."""
         sentinel = "sentinel-" + uuid.uuid4().hex[:8]
-        self.kubectl("create", "configmap", sentinel, "-n", namespace)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            count, seen = 0, False
-            with open(self.audit_log, "rb") as fh:
-                fh.seek(mark)
-                for line in fh:
-                    try:
-                        ev = json.loads(line)
-                    except ValueError:
-                        continue
-                    if ev.get("stage") != "ResponseComplete" or "dryRun=All" in ev.get("requestURI", ""):
-                        continue
-                    obj = ev.get("objectRef") or {}
-                    if obj.get("namespace") != namespace:
-                        continue
-                    if obj.get("name") == sentinel:
-                        seen = True
-                    elif obj.get("resource") == "secrets":
-                        count += 1
-            if seen:
-                return count
-            time.sleep(0.2)
-        raise RuntimeError("audit log did not catch up")
+        writes = self.controlplane.settled_audit_writes(
+            self.audit_log, mark, sentinel=sentinel, timeout=60,
+            make_sentinel=lambda: self.kubectl("create", "configmap", sentinel, "-n", namespace))
+        return sum(1 for w in writes if (w.get("objectRef") or {}).get("namespace") == namespace
+                   and (w.get("objectRef") or {}).get("resource") == "secrets")
 
     def play(self, name, tasks, extra_vars):
         vars_file = self.work / (name + "-vars.json")

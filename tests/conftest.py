@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -27,6 +26,8 @@ CONTROLPLANE = REPO / "tools" / "controlplane" / "controlplane.py"
 
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
+sys.path.insert(0, str(CONTROLPLANE.parent))  # the local control-plane tool (tools/controlplane)
+import controlplane  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def mirror_path() -> Path:
@@ -37,9 +38,6 @@ def mirror_path() -> Path:
 
 
 def _bin(name: str) -> str:
-    sys.path.insert(0, str(CONTROLPLANE.parent))
-    import controlplane  # noqa: E402 - local tool module
-
     return str(controlplane.binary(name))
 
 
@@ -95,53 +93,25 @@ class ControlPlane:
 
     def writes_since(self, mark: int, resource: str | None = None, namespace: str | None = None,
                      user: str | None = None) -> list[dict]:
-        """Write requests (create/update/patch/delete) the API server logged after ``mark``.
+        """Non-dry-run writes the API server logged after ``mark``; filter by resource, namespace, user."""
+        return [ev for ev in controlplane.audit_writes(self.audit_log, mark)
+                if (not resource or (ev.get("objectRef") or {}).get("resource") == resource)
+                and (not namespace or (ev.get("objectRef") or {}).get("namespace") == namespace)
+                and (not user or (ev.get("user") or {}).get("username") == user)]
 
-        Dry-run requests are excluded; filter by resource, namespace, user name.
-        """
-        events = []
-        try:
-            with open(self.audit_log, "rb") as fh:
-                fh.seek(mark)
-                for line in fh:
-                    try:
-                        ev = json.loads(line)
-                    except ValueError:
-                        continue
-                    if ev.get("stage") != "ResponseComplete":
-                        continue
-                    if "dryRun=All" in ev.get("requestURI", ""):
-                        continue
-                    obj = ev.get("objectRef") or {}
-                    if resource and obj.get("resource") != resource:
-                        continue
-                    if namespace and obj.get("namespace") != namespace:
-                        continue
-                    if user and (ev.get("user") or {}).get("username") != user:
-                        continue
-                    events.append(ev)
-        except FileNotFoundError:
-            pass
-        return events
+    def settled_writes(self, mark: int, namespace: str | None, resources=None) -> list[dict]:
+        """Writes since ``mark`` once the audit log has caught up (a sentinel write proves it).
 
-    def settled_writes(self, mark: int, namespace: str, resources=None) -> list[dict]:
-        """Writes in ``namespace`` since ``mark``, once the audit log has caught up.
-
-        Makes a sentinel write and waits until the audit log shows it, so every
-        earlier write is in the log; then returns the writes to ``resources``
-        (a collection of resource names, e.g. {"secrets"}; None = all but the sentinel).
+        ``namespace`` None = every namespace; ``resources`` limits to resource names
+        such as {"secrets"} (None = all).
         """
         sentinel = "sentinel-" + uuid.uuid4().hex[:8]
-        self.kubectl("create", "configmap", sentinel, "-n", namespace)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            writes = self.writes_since(mark, namespace=namespace)
-            if any((w.get("objectRef") or {}).get("name") == sentinel for w in writes):
-                return [w for w in writes
-                        if (w.get("objectRef") or {}).get("name") != sentinel
-                        and (resources is None or (w.get("objectRef") or {}).get("resource") in resources)]
-            time.sleep(0.1)
-        raise AssertionError(f"the audit log did not record the sentinel write {sentinel}")
+        writes = controlplane.settled_audit_writes(
+            self.audit_log, mark, sentinel=sentinel,
+            make_sentinel=lambda: self.kubectl("create", "configmap", sentinel, "-n", namespace or "default"))
+        return [w for w in writes
+                if (namespace is None or (w.get("objectRef") or {}).get("namespace") == namespace)
+                and (resources is None or (w.get("objectRef") or {}).get("resource") in resources)]
 
     def ansible_playbook(self, *args: str, env: dict | None = None, check: bool = False,
                          cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -11,15 +11,12 @@ import json
 import re
 import subprocess
 import sys
-import time
-import uuid
 
 import pytest
 
 from conftest import CONTROLPLANE, ControlPlane
 
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
-WRITE_VERBS = {"create", "update", "patch", "delete"}
 
 
 @pytest.fixture(scope="module")
@@ -38,37 +35,9 @@ def empty_control_plane(tmp_path_factory):
 
 
 def client_writes(cp, mark):
-    """Non-dry-run writes sent by clients (not the API server's own loops) after ``mark``.
-
-    Parses the audit log directly; a sentinel write (excluded) proves the log has caught up.
-    """
-    sentinel = "sentinel-" + uuid.uuid4().hex[:8]
-    cp.kubectl("create", "configmap", sentinel, "-n", "default")
-    deadline = time.time() + 15
-    while True:
-        writes, seen = [], False
-        with open(cp.audit_log, "rb") as fh:
-            fh.seek(mark)
-            for line in fh:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITE_VERBS:
-                    continue
-                if "dryRun=All" in event.get("requestURI", ""):
-                    continue
-                if (event.get("objectRef") or {}).get("name") == sentinel:
-                    seen = True
-                    continue
-                if (event.get("user") or {}).get("username", "").startswith("system:"):
-                    continue
-                writes.append(event)
-        if seen:
-            return writes
-        if time.time() > deadline:
-            raise AssertionError(f"the audit log did not record the sentinel write {sentinel}")
-        time.sleep(0.1)
+    """Non-dry-run writes sent by clients (not the API server's own loops) after ``mark``."""
+    return [w for w in cp.settled_writes(mark, namespace=None)
+            if not (w.get("user") or {}).get("username", "").startswith("system:")]
 
 
 @pytest.fixture(scope="module")

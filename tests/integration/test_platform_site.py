@@ -21,7 +21,7 @@ MODELS = {
     "nemotron-vl-12b": "nvidia/NVIDIA-Nemotron-Nano-12B-v2-VL-FP8",
 }
 NS = "token-labs"
-HF_TOKEN = "hf_TokenLabsTestSecretValue0123456789abcdef"
+HF_TOKEN = "hf_FAKE_test_token_not_a_real_secret_0000"  # fake: only checked for leaks
 
 
 def recap(proc):
