@@ -16,9 +16,11 @@ __metaclass__ = type
 
 import os
 import resource
+import secrets
 import tempfile
 import time
 
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _authorino_refresh
 from ansible_collections.tokenlabs.inference.plugins.module_utils import tenant_model as tm
 from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import ApiError, run_concurrently
 
@@ -196,10 +198,22 @@ class Reconciler(object):
                 result["key_files"][final.name] = key_path_for(final)
         for field in ("created", "updated", "deleted", "unchanged"):
             result[field].sort()
+        result["authorino_refresh"] = self.refresh_authorino(result["updated"])
         result["failures"].sort(key=lambda f: f["name"])
         result["diff"] = {"before": diff_before, "after": diff_after}
         result["applied"] = applied
         return result
+
+    def refresh_authorino(self, updated):
+        """After changes to existing tenant Secrets, make Authorino re-read them (see _authorino_refresh).
+
+        Creates and deletes reach Authorino through its Secret watch; an update
+        that keeps the key (tier, expiry) does not.  Nothing in check mode.
+        """
+        if not updated or self.api.dry_run:
+            return None
+        revision = "%s-%s" % (tm.format_time(tm.utcnow()), secrets.token_hex(4))
+        return _authorino_refresh.refresh(self.api, self.namespace, self.selector, revision)
 
     def stats(self):
         return {
@@ -208,6 +222,16 @@ class Reconciler(object):
             "seconds": round(time.time() - self.started, 3),
             "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         }
+
+
+def refresh_warning(refresh):
+    """Operator warning when Authorino could not be told to re-read changed tenants, else None."""
+    if not refresh or not refresh.get("skipped"):
+        return None
+    return ("tenant Secrets were changed, but Authorino was not told to re-read them (%s): until it re-reads its "
+            "AuthConfigs (or restarts) it keeps the previous tier and expiry of keys that did not change. Grant "
+            "the module get/list/patch on authconfigs.authorino.kuadrant.io in the Kuadrant namespace "
+            "(roles/tenant_manager_access does)." % refresh["skipped"])
 
 
 def _describe(error):

@@ -120,7 +120,11 @@ options:
     type: bool
     default: false
 notes:
-  - Authorino picks up changes of Secrets carrying C(authorino.kuadrant.io/managed-by=authorino) immediately.
+  - Authorino picks up new and deleted tenant Secrets and key changes through its Secret watch. It ignores an
+    update that keeps the key (a tier or expiry change), so after changing an existing tenant the module touches
+    the annotation C(tokenlabs.io/tenants-revision) of each AuthConfig in O(namespace) that authenticates these
+    tenants; Authorino then re-reads them without refusing the key in between (RV(authorino_refresh)). This needs
+    get/list/patch on C(authconfigs.authorino.kuadrant.io) there.
   - The expiry is metadata; revoke expired tenants with O(state=absent) (M(tokenlabs.inference.tenant_info)
     reports C(expired)).
 seealso:
@@ -200,6 +204,21 @@ api_key:
   description: The newly generated key.
   returned: only with O(return_key=true) when a key was generated (not in check mode)
   type: str
+authorino_refresh:
+  description:
+    - When existing tenant Secrets were changed, the AuthConfigs that were touched so that Authorino re-reads
+      the tenants (it ignores Secret updates that keep the key, such as a tier or expiry change), and why that
+      was skipped, if it was. Null when nothing needed it (no update, or check mode).
+  returned: always
+  type: dict
+  contains:
+    authconfigs:
+      description: Names of the AuthConfigs touched.
+      type: list
+      elements: str
+    skipped:
+      description: Why no (or not every) AuthConfig was touched, or null.
+      type: str
 stats:
   description: Counters of the run.
   returned: always
@@ -225,7 +244,7 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils import tenant_
 from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import (
     ApiError, auth_argument_spec, connect)
 from ansible_collections.tokenlabs.inference.plugins.module_utils.tenant_reconcile import (
-    Reconciler, check_key_destination)
+    Reconciler, check_key_destination, refresh_warning)
 
 
 def argument_spec():
@@ -299,7 +318,8 @@ def main():
     final = result["applied"][0] if result["applied"] else tenant_plan
     action = final.kind if final.actions else "unchanged"
     out = dict(changed=bool(final.actions), outcome=action, changes=final.changes,
-               tenant=final.after if action != "deleted" else None, stats=stats)
+               tenant=final.after if action != "deleted" else None, authorino_refresh=result["authorino_refresh"],
+               stats=stats)
     if out["tenant"]:
         out["fingerprint"] = out["tenant"].get("fingerprint")
     if final.key_generated and not module.check_mode:
@@ -311,6 +331,8 @@ def main():
         out["diff"] = {"before": final.before or {}, "after": out["tenant"] or {}}
     if not p["return_key"]:
         out = tm.redact_generated_keys(out)
+    if refresh_warning(result["authorino_refresh"]):
+        module.warn(refresh_warning(result["authorino_refresh"]))
     if plan.expired:
         module.warn("tenant %r expired at %s; revoke it with state=absent" % (p["name"], out["tenant"]["expires_at"]))
     module.exit_json(**out)

@@ -23,6 +23,10 @@ description:
     the module fails and RV(failures) names each failed tenant with the reason. A rerun converges.
   - Keys are never returned unless O(return_keys=true); generated keys go to C(<key_dir>/<name>.key) (mode 0600).
   - The role C(tokenlabs.inference.tenants) runs this module with the inventory's C(tokenlabs_tenants).
+  - Authorino ignores an update of a tenant Secret that keeps its key (a tier or expiry change). After changing
+    existing tenants the module touches the annotation C(tokenlabs.io/tenants-revision) of each AuthConfig in
+    O(namespace) that authenticates them, so Authorino re-reads the tenants without refusing any key in
+    between (RV(authorino_refresh)); this needs get/list/patch on C(authconfigs.authorino.kuadrant.io) there.
 author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
@@ -194,6 +198,21 @@ api_keys:
   description: Per tenant, the newly generated key.
   returned: only with O(return_keys=true) when keys were generated (not in check mode)
   type: dict
+authorino_refresh:
+  description:
+    - When existing tenant Secrets were changed, the AuthConfigs that were touched so that Authorino re-reads
+      the tenants (it ignores Secret updates that keep the key, such as a tier or expiry change), and why that
+      was skipped, if it was. Null when nothing needed it (no update, or check mode).
+  returned: always
+  type: dict
+  contains:
+    authconfigs:
+      description: Names of the AuthConfigs touched.
+      type: list
+      elements: str
+    skipped:
+      description: Why no (or not every) AuthConfig was touched, or null.
+      type: str
 stats:
   description: Counters of the run.
   returned: always
@@ -221,7 +240,7 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils import tenant_
 from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import (
     ApiError, auth_argument_spec, connect)
 from ansible_collections.tokenlabs.inference.plugins.module_utils.tenant_reconcile import (
-    Reconciler, check_key_destination)
+    Reconciler, check_key_destination, refresh_warning)
 
 NO_LOG_VALUES_MAX = 1000
 
@@ -327,6 +346,8 @@ def main():
         changed = set(out["created"] + out["updated"] + out["deleted"])
         out["diff"] = {"before": dict((n, v) for n, v in diff["before"].items() if n in changed and v),
                        "after": dict((n, v) for n, v in diff["after"].items() if n in changed and v)}
+    if refresh_warning(result["authorino_refresh"]):
+        module.warn(refresh_warning(result["authorino_refresh"]))
     for name in plan.expired:
         module.warn("tenant %r has expired (expires_at in the past); revoke it or extend expires_at" % name)
     if not p["return_keys"]:

@@ -6,7 +6,7 @@ normal admission plugins (ValidatingAdmissionPolicy included) and an audit log
 of every write (tests use it to prove that a rerun sends no write).
 
 Usage:
-    controlplane.py build                 build/cache kube-apiserver, kubectl, etcd, helm
+    controlplane.py build                 build/cache kube-apiserver, kubectl, etcd, helm, authorino
     controlplane.py up [--port N]         start etcd + kube-apiserver, wait for /readyz
     controlplane.py down [--purge]        stop both, leave no process behind
     controlplane.py status                say what runs where (exit 1 if not running)
@@ -51,7 +51,16 @@ COMPONENTS = {
         "etcd": "go.etcd.io/etcd/server/v3"}},
     "helm": {"module": "helm.sh/helm/v3", "commands": {
         "helm": "helm.sh/helm/v3/cmd/helm"}},
+    # The version the kuadrant-operator 1.4.3 chart deploys. The Go checksum
+    # database has no record of github.com/kuadrant modules: the committed
+    # go.sum is what pins their hashes (GONOSUMDB below).
+    "authorino": {"module": "github.com/kuadrant/authorino", "commands": {
+        "authorino": "github.com/kuadrant/authorino"},
+        "env": {"GONOSUMDB": "github.com/kuadrant/*", "CGO_ENABLED": "0"}},
 }
+
+# Components `up` needs; the others are built on first use.
+CONTROL_PLANE = ("kube", "etcd")
 
 AUDIT_POLICY = """\
 apiVersion: audit.k8s.io/v1
@@ -89,6 +98,8 @@ def ldflags(component: str) -> str:
     that declare a kubeVersion constraint (e.g. kuadrant-operator).
     """
     flags = "-s -w"
+    if component == "authorino":
+        flags += f" -X main.version={pinned_version(component)}"
     if component == "kube":
         version = pinned_version(component)
         major, minor = version.lstrip("v").split(".")[:2]
@@ -132,12 +143,12 @@ def _build_one(component: str) -> None:
     if not go:
         raise ControlPlaneError(
             "the Go toolchain is missing: `go` is not on PATH. Install Go >= 1.25 "
-            "(it builds kube-apiserver, etcd, kubectl and helm from Go modules once; "
+            "(it builds kube-apiserver, etcd, kubectl, helm and Authorino from Go modules once; "
             f"the binaries are then cached in {CACHE / 'bin'})")
     tmp = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-buildvcs=false")
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-buildvcs=false", **COMPONENTS[component].get("env", {}))
     log(f"building {', '.join(commands)} ({COMPONENTS[component]['module']} "
         f"{pinned_version(component)}); the first build takes several minutes")
     started = time.monotonic()
@@ -268,11 +279,12 @@ def alive(pid: int | None, name: str) -> bool:
     return True
 
 
-def spawn(state: State, name: str, argv: list[str]) -> int:
+def spawn(state: State, name: str, argv: list[str], env: dict | None = None) -> int:
+    """Start ``argv`` in its own session, logging to ``logs/<name>.log``; returns the pid."""
     state.logs.mkdir(parents=True, exist_ok=True)
     with open(state.logs / f"{name}.log", "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, close_fds=True)
+                                env=env, start_new_session=True, close_fds=True)
     return proc.pid
 
 
@@ -324,7 +336,7 @@ def up(state: State, port: int, timeout: float) -> dict:
         raise ControlPlaneError(
             f"port {port} on 127.0.0.1 is already in use; stop what listens there or pass --port "
             "with a free port (--port 0 picks one)")
-    build(["kube", "etcd"])
+    build(CONTROL_PLANE)
     make_pki(state.pki)
     state.data.mkdir(parents=True, exist_ok=True)
     os.chmod(state.data, 0o700)
@@ -382,6 +394,9 @@ def up(state: State, port: int, timeout: float) -> dict:
 
 
 def down(state: State, purge: bool) -> None:
+    # Authorino (authorino.py) watches this control plane: stop it first.
+    import authorino  # pylint: disable=import-outside-toplevel
+    authorino.down(state)
     info = state.load()
     for name, key in (("kube-apiserver", "apiserver_pid"), ("etcd", "etcd_pid")):
         pid = info.get(key)
