@@ -27,6 +27,7 @@ CONTROLPLANE = REPO / "tools" / "controlplane" / "controlplane.py"
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 sys.path.insert(0, str(CONTROLPLANE.parent))  # the local control-plane tool (tools/controlplane)
+sys.path.insert(0, str(REPO / "tools" / "conformance"))  # stand-ins and engine clients (tools/conformance)
 import controlplane  # noqa: E402  pylint: disable=wrong-import-position
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import kuadrant_translation as kt
-from conftest import SELECTOR, Poller  # tests/conformance/conftest.py
+from world import SELECTOR, Poller
 from tenant_helpers import key_of
 
 MANAGED = {"authorino.kuadrant.io/managed-by": "authorino"}

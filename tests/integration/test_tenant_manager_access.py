@@ -56,6 +56,20 @@ def access(control_plane, tmp_path_factory):
     return ns, play, tmp
 
 
+AUTHCONFIG = "tenants-authconfig"
+REFRESH_ANNOTATION = "tokenlabs.io/tenants-revision"
+
+
+def _authconfig(ns):
+    """An AuthConfig that authenticates this namespace's tenants (the shape kuadrant-operator writes)."""
+    return json.dumps({
+        "apiVersion": "authorino.kuadrant.io/v1beta3", "kind": "AuthConfig",
+        "metadata": {"name": AUTHCONFIG, "namespace": ns, "labels": {"kuadrant.io/managed": "true"}},
+        "spec": {"hosts": [AUTHCONFIG], "authentication": {"api-key-tenants": {
+            "apiKey": {"selector": {"matchLabels": {"app": "token-labs"}}},
+            "credentials": {"authorizationHeader": {"prefix": "Bearer"}}}}}})
+
+
 def _writes(control_plane, mark):
     return [e for e in control_plane.writes_since(mark) if e["user"]["username"] != "system:apiserver"]
 
@@ -75,7 +89,9 @@ def test_objects_are_least_privilege(control_plane, access):
     ns = access[0]
     role = control_plane.kubectl_json("get", "role", ACCOUNT, "-n", ns)
     assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"],
-                              "verbs": ["get", "list", "create", "patch", "delete"]}]
+                              "verbs": ["get", "list", "create", "patch", "delete"]},
+                             {"apiGroups": ["authorino.kuadrant.io"], "resources": ["authconfigs"],
+                              "verbs": ["get", "list", "patch"]}]
     bindings = control_plane.kubectl_json("get", "clusterrolebindings")["items"]
     subjects = [s for b in bindings for s in b.get("subjects") or []]
     assert not [s for s in subjects if s.get("name") == ACCOUNT], "no cluster-wide rights"
@@ -143,9 +159,14 @@ def test_tenant_job_templates_with_the_tenant_manager_token(control_plane, awx):
     assert base64.b64decode(secret["data"]["api_key"]).decode() == key
     assert key not in onboard.stdout + onboard.stderr
 
+    control_plane.apply(_authconfig(ns))
     tier = awx("Tenant: change tier", {"tenant_name": "acme", "tenant_tier": "enterprise"})
     assert tier.returncode == 0, tier.stdout + tier.stderr
+    assert "not told to re-read" not in tier.stdout + tier.stderr
     assert _secret(control_plane, ns, "tenant-acme")["metadata"]["annotations"]["kuadrant.io/groups"] == "enterprise"
+    # Authorino is told to re-read the tenants (it ignores a Secret update that keeps the key)
+    authconfig = control_plane.kubectl_json("get", "authconfig", AUTHCONFIG, "-n", ns)
+    assert REFRESH_ANNOTATION in authconfig["metadata"]["annotations"]
 
     rotated_file = awx.tmp / "acme-rotated.key"
     rotate = awx("Tenant: rotate key", {"tenant_name": "acme", "tenant_key_file": str(rotated_file)})
@@ -170,6 +191,9 @@ def test_tenant_job_templates_with_the_tenant_manager_token(control_plane, awx):
     writes = [e for e in _writes(control_plane, mark) if e["objectRef"].get("resource") == "secrets"]
     assert writes and {e["user"]["username"] for e in writes} == {user}
     assert {e["verb"] for e in writes} >= {"create", "patch", "delete"}
+    refreshes = [e for e in _writes(control_plane, mark) if e["objectRef"].get("resource") == "authconfigs"
+                 and e["user"]["username"] == user]
+    assert [e["verb"] for e in refreshes] == ["patch", "patch"]  # change tier, rotate
 
 
 def _as_tenant_manager(control_plane, awx, *args, input=None):
@@ -219,6 +243,17 @@ def test_the_token_is_refused_for_anything_else(control_plane, awx):
     proc = k("-n", ns, "label", "secret", "tenant-probe", "app-")
     assert proc.returncode != 0 and DENIED_BY_POLICY in proc.stderr
     assert k("-n", ns, "delete", "secret", "tenant-probe").returncode == 0
+
+    # AuthConfigs: only the re-read annotation may change
+    control_plane.apply(_authconfig(ns))
+    for args in (["patch", "authconfig", AUTHCONFIG, "--type=merge", "-p", '{"spec":{"hosts":["evil"]}}'],
+                 ["annotate", "authconfig", AUTHCONFIG, "other.example/x=1"],
+                 ["label", "authconfig", AUTHCONFIG, "kuadrant.io/managed-"]):
+        proc = k("-n", ns, *args)
+        assert proc.returncode != 0 and DENIED_BY_POLICY in proc.stderr, (args, proc.stderr)
+    assert k("-n", ns, "annotate", "authconfig", AUTHCONFIG, f"{REFRESH_ANNOTATION}=probe", "--overwrite").returncode == 0
+    proc = k("-n", ns, "delete", "authconfig", AUTHCONFIG)
+    assert proc.returncode != 0 and "forbidden" in proc.stderr.lower()
 
     # outside its namespace, other resources, cluster scope: RBAC says no (403)
     other = ns + "-other"

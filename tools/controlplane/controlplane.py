@@ -486,7 +486,15 @@ def install_crds(state: State, mirror: Path) -> None:
     for f in files:
         args += ["-f", str(f)]
     kubectl(state, *args)
-    kubectl(state, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    # A CRD that was just created may have no status yet; `kubectl wait` then errors instead of waiting.
+    deadline = time.monotonic() + 60
+    while True:
+        proc = kubectl(state, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all", check=False)
+        if proc.returncode == 0:
+            break
+        if time.monotonic() > deadline:
+            raise ControlPlaneError(f"CRDs from {crd_dir} not Established: {proc.stderr.strip()}")
+        time.sleep(0.5)
     log(f"{len(files)} CRDs from {crd_dir} established")
 
 
