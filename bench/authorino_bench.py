@@ -151,7 +151,7 @@ def wait_all(world, authconfig, keys, predicate, since, timeout=120.0):
                     pending.append(key)
 
     with ThreadPoolExecutor(8) as pool:
-        for future in [pool.submit(worker) for _ in range(8)]:
+        for future in [pool.submit(worker) for _thread in range(8)]:
             future.result()
     if len(done) != len(keys):
         raise SystemExit(f"{len(keys) - len(done)} of {len(keys)} keys never showed the change in {timeout}s")
@@ -170,7 +170,7 @@ def propagation(world, n):
     assert result["authorino_refresh"]["authconfigs"] == [authconfig], result["authorino_refresh"]
     rows.append(("tier change -> new tier", wait_all(
         world, authconfig, keys, lambda d: d.allowed and d.identity.get("groups") == "pro", returned)))
-    result, returned = world.tenants(ns, [{"name": i["name"], "state": "absent"} for i in items])
+    returned = world.tenants(ns, [{"name": i["name"], "state": "absent"} for i in items])[1]
     rows.append(("revoke -> refused", wait_all(world, authconfig, keys, lambda d: d.http_status == 401, returned)))
     return rows
 
@@ -178,7 +178,7 @@ def propagation(world, n):
 def latency(world, authconfig, key, count):
     samples = []
     header = {"authorization": f"Bearer {key}"}
-    for _ in range(count):
+    for _sample in range(count):
         start = time.perf_counter()
         world.client.check(authconfig, headers=header)
         samples.append((time.perf_counter() - start) * 1000)
@@ -200,7 +200,7 @@ def scale(world, sizes, checks):
     keys = []
     for n in sizes:
         items = [{"name": f"s{i:05d}", "tier": "free"} for i in range(have, n)]
-        result, _ = world.tenants(ns, items)
+        result = world.tenants(ns, items)[0]
         keys += list(result["api_keys"].values())
         have = n
         authorino_tool.down(world.state)

@@ -39,11 +39,12 @@ def test_a_tenant_of_each_tier_is_accepted_with_its_tier_and_user_id(site):
     result = site.runner.tenants(items, tiers=site.tiers, selector=SELECTOR, return_keys=True)
     assert sorted(result["created"]) == sorted(i["name"] for i in items), result
     for item in items:
-        decision, _ = site.wait_for(lambda d: d.allowed, result["api_keys"][item["name"]])
+        decision = site.wait_for(lambda d: d.allowed, result["api_keys"][item["name"]])
         assert decision.http_status == 200
         assert decision.identity == {"groups": item["tier"], "userid": item["user_id"]}
     single = onboard(site, "each-single", "pro", user_id="uid-single")
-    decision, waited = site.wait_for(lambda d: d.allowed, single)
+    decision = site.wait_for(lambda d: d.allowed, single)
+    waited = decision.waited
     assert decision.identity == {"groups": "pro", "userid": "uid-single"}
     assert waited < 5
 
@@ -64,7 +65,7 @@ def test_unknown_missing_and_double_tiers_are_403(site):
     for name, annotations in cases.items():
         key = f"handmade-{name}-key-0123456789abcdefghijklmnopqrstuvwxyz"
         site.kubectl_secret(f"tenant-hand-{name}", key, dict(annotations, **{"secret.kuadrant.io/user-id": name}))
-        decision, _ = site.wait_for(lambda d: d.http_status != 401, key)  # until Authorino has the key
+        decision = site.wait_for(lambda d: d.http_status != 401, key)  # until Authorino has the key
         assert decision.http_status == 403, (name, decision)
 
 
@@ -108,7 +109,7 @@ def test_tier_change_takes_effect_without_refusing_the_key(site):
     with Poller(site, key) as poller:
         result = site.runner.tenant(name="upgrade", tier="pro", tiers=site.tiers, selector=SELECTOR, must_exist=True)
         assert result["changed"] and result["authorino_refresh"] == {"authconfigs": [site.name], "skipped": None}
-        _, waited = site.wait_for(identity_is("pro", "uid-upgrade"), key)
+        waited = site.wait_for(identity_is("pro", "uid-upgrade"), key).waited
         time.sleep(0.3)
     assert poller.decisions and poller.refusals() == []
     assert waited < 5
@@ -155,13 +156,13 @@ def test_expiry_in_the_past_is_refused(site):
     key = "tlabs_sk_" + "ab" * 24
     site.kubectl_secret("tenant-lapsed", key, {"kuadrant.io/groups": "free", "secret.kuadrant.io/user-id": "lapsed",
                                                "tokenlabs.io/expires-at": "2020-01-01T00:00:00Z"})
-    decision, _ = site.wait_for(lambda d: d.http_status != 401, key)
+    decision = site.wait_for(lambda d: d.http_status != 401, key)
     assert decision.http_status == 403
     future = "tlabs_sk_" + "cd" * 24
     site.kubectl_secret("tenant-current", future, {"kuadrant.io/groups": "free",
                                                    "secret.kuadrant.io/user-id": "current",
                                                    "tokenlabs.io/expires-at": "2099-01-01T00:00:00Z"})
-    assert site.wait_for(lambda d: d.allowed, future)[0].identity == {"groups": "free", "userid": "current"}
+    assert site.wait_for(lambda d: d.allowed, future).identity == {"groups": "free", "userid": "current"}
 
 
 def test_rotation_without_grace_switches_keys_at_once(site):
@@ -170,9 +171,10 @@ def test_rotation_without_grace_switches_keys_at_once(site):
     result = site.runner.tenant(name="rotor", tiers=site.tiers, selector=SELECTOR, rotate=True, return_key=True)
     new = result["api_key"]
     assert new != old
-    decision, waited_new = site.wait_for(lambda d: d.allowed, new)
+    decision = site.wait_for(lambda d: d.allowed, new)
+    waited_new = decision.waited
     assert decision.identity == {"groups": "free", "userid": "uid-rotor"}
-    _, waited_old = site.wait_for(lambda d: d.http_status == 401, old)
+    waited_old = site.wait_for(lambda d: d.http_status == 401, old).waited
     assert waited_new < 5 and waited_old < 5
 
 
@@ -183,7 +185,7 @@ def test_rotation_with_grace_keeps_the_old_key_until_it_ends(site):
         result = site.runner.tenant(name="graceful", tiers=site.tiers, selector=SELECTOR, rotate=True,
                                     grace_period="1h", return_key=True)
         new = result["api_key"]
-        new_decision, _ = site.wait_for(lambda d: d.allowed, new)
+        new_decision = site.wait_for(lambda d: d.allowed, new)
         time.sleep(0.5)
     assert poller.refusals() == [], "the old key was refused during its grace period"
     old_decision = site.check(old)
@@ -197,10 +199,10 @@ def test_rotation_with_grace_keeps_the_old_key_until_it_ends(site):
 
 def test_revoke_refuses_at_once_and_onboard_accepts_at_once(site):
     key = onboard(site, "leaver", "enterprise")
-    _, waited_onboard = site.wait_for(lambda d: d.allowed, key)
+    waited_onboard = site.wait_for(lambda d: d.allowed, key).waited
     result = site.runner.tenant(name="leaver", state="absent", selector=SELECTOR)
     assert result["changed"] and result["outcome"] == "deleted"
-    _, waited_revoke = site.wait_for(lambda d: d.http_status == 401, key)
+    waited_revoke = site.wait_for(lambda d: d.http_status == 401, key).waited
     assert waited_onboard < 5 and waited_revoke < 5
 
 

@@ -69,10 +69,10 @@ class Site:
 
     # -- policies and their translation
     def apply_policies(self, tiers):
-        result, _ = self.runner.module("tier_policies", {
+        result = self.runner.module("tier_policies", {
             "tiers": tiers, "target_kind": "Gateway", "target_name": GATEWAY,
             "target_namespace": self.gateway_ns, "kuadrant_namespace": self.kuadrant_ns,
-            "tenant_selector": SELECTOR})
+            "tenant_selector": SELECTOR})[0]
         assert not result.get("failed"), result
         self.auth_policy = self.cp.kubectl_json("get", "authpolicy", "token-labs-auth", "-n", self.gateway_ns)
         self.path = kt.path_id(GATEWAY_CLASS, self.gateway_ns, GATEWAY, LISTENER, self.gateway_ns, ROUTE, 0)
@@ -106,12 +106,13 @@ class Site:
         return self.client.check(self.name, method=method, path=path, headers=all_headers, at=at)
 
     def wait_for(self, predicate, key, timeout=10.0, **kwargs):
-        """Poll Check until ``predicate(decision)``; returns (decision, seconds waited)."""
+        """Poll Check until ``predicate(decision)``; returns that decision (``.waited``: seconds it took)."""
         started = time.monotonic()
         while True:
             decision = self.check(key, **kwargs)
             if predicate(decision):
-                return decision, time.monotonic() - started
+                decision.waited = time.monotonic() - started
+                return decision
             if time.monotonic() - started > timeout:
                 raise AssertionError(f"no matching decision after {timeout}s; last: {decision}")
             time.sleep(0.02)
@@ -136,7 +137,7 @@ class Poller:
 
     def _run(self):
         while not self._stop.is_set():
-            self.decisions.append((time.monotonic(), self.site.check(self.key)))
+            self.decisions.append(self.site.check(self.key))
             time.sleep(0.005)
 
     def __enter__(self):
@@ -148,5 +149,4 @@ class Poller:
         self._thread.join(timeout=10)
 
     def refusals(self):
-        return [d for _, d in self.decisions if not d.allowed]
-
+        return [d for d in self.decisions if not d.allowed]

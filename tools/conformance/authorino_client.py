@@ -30,6 +30,7 @@ class Decision:
     http_status: int  # what the client gets: 200 when allowed, else denied_response.status
     reason: str = ""  # X-Ext-Auth-Reason of a denial
     dynamic_metadata: dict = field(default_factory=dict)
+    waited: float = 0.0  # set by pollers: seconds until this decision was seen
 
     @property
     def allowed(self) -> bool:

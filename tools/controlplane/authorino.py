@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -49,12 +50,23 @@ def load(state: cp.State) -> dict:
         return {}
 
 
+def _free_on_all_interfaces(port: int) -> bool:
+    """The ext_authz listeners bind every interface: the port must be free on all of them."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
 def _port(requested: int, what: str) -> int:
     if not 0 <= requested <= 65535:
         raise cp.ControlPlaneError(f"--{what} {requested} is not a TCP port (0-65535)")
     if requested == 0:
         return cp.free_port()
-    if not cp.port_free(requested):
+    if not _free_on_all_interfaces(requested):
         raise cp.ControlPlaneError(
             f"port {requested} (--{what}) is already in use; stop what listens there or pass "
             f"--{what} 0 to pick a free port")
@@ -81,6 +93,7 @@ def up(state: cp.State, grpc_port: int = 0, http_port: int = 0, timeout: float =
             cp.log(f"authorino already running (gRPC 127.0.0.1:{current['grpc_port']})")
             return current
         down(state)
+    cp.build(["authorino"])
     info = state.load()
     if not cp.alive(info.get("apiserver_pid"), "kube-apiserver"):
         raise cp.ControlPlaneError(
@@ -92,7 +105,6 @@ def up(state: cp.State, grpc_port: int = 0, http_port: int = 0, timeout: float =
     ports = {"grpc_port": _port(grpc_port, "grpc-port"), "http_port": _port(http_port, "http-port")}
     for name in ("oidc_port", "metrics_port", "health_port"):
         ports[name] = cp.free_port()
-    cp.build(["authorino"])
     argv = [
         str(cp.binary(NAME)), "server",
         # authorino-operator v0.23.1 buildAuthorinoArgs for Kuadrant's Authorino CR
