@@ -58,7 +58,8 @@ def percentile(values, q):
 
 
 class World:
-    def __init__(self, state_dir: Path, work: Path):
+    def __init__(self, state_dir: Path, work: Path, tiers=None):
+        self.tiers = tiers or TIERS
         self.state = cp.State(state_dir)
         self.work = work
         self.client = None
@@ -93,7 +94,7 @@ class World:
         self.kubectl("create", "namespace", namespace)
         # The gateway namespace is part of the path, hence of the AuthConfig name and host: one per site.
         gateway_ns = f"gw-{namespace}"
-        policy = tier_model.render_policies(TIERS, "Gateway", "token-labs-gateway", gateway_ns, SELECTOR)[
+        policy = tier_model.render_policies(self.tiers, "Gateway", "token-labs-gateway", gateway_ns, SELECTOR)[
             "AuthPolicy"]
         path = kt.path_id("eg", gateway_ns, "token-labs-gateway", "http", gateway_ns, "llm-inference", 0)
         authconfig = kt.authconfig_for(policy, path, namespace, gateway_ns, "llm-inference", 0)
@@ -117,7 +118,7 @@ class World:
                                      "gather_facts": False, "tasks": [{
                                          "name": "Reconcile tenants", "no_log": False,
                                          "tokenlabs.inference.tenants": {
-                                             "tenants": "{{ bench_tenants }}", "tiers": TIERS,
+                                             "tenants": "{{ bench_tenants }}", "tiers": self.tiers,
                                              "namespace": namespace, "selector": SELECTOR,
                                              "return_keys": True}}]}]))
         env = dict(os.environ, K8S_AUTH_KUBECONFIG=str(self.state.kubeconfig),

@@ -32,13 +32,3 @@ def authorino(control_plane):
 @pytest.fixture(scope="module")
 def site(control_plane, authorino, tmp_path_factory):
     return Site(control_plane, authorino, tmp_path_factory.mktemp("site"))
-
-
-@pytest.fixture
-def cel():
-    """Evaluate a wasm-shim predicate with a CEL engine (the Rust `cel` crate through its Python binding)."""
-    import cel as cel_engine  # pylint: disable=import-outside-toplevel
-
-    def evaluate(expression, variables):
-        return cel_engine.evaluate(expression, cel_engine.Context(variables=variables))
-    return evaluate

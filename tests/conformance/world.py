@@ -40,6 +40,7 @@ GATEWAY_CLASS = "eg"
 GATEWAY = "token-labs-gateway"
 LISTENER = "http"
 ROUTE = "llm-inference"
+HOSTNAME = "inference.token-labs.local"
 
 
 class Site:
@@ -59,7 +60,7 @@ class Site:
             "metadata": {"name": GATEWAY, "namespace": self.gateway_ns},
             "spec": {"gatewayClassName": GATEWAY_CLASS,
                      "listeners": [{"name": LISTENER, "port": 80, "protocol": "HTTP",
-                                    "hostname": "inference.token-labs.local"}]}}))
+                                    "hostname": HOSTNAME}]}}))
         cp.apply(json.dumps({
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
             "metadata": {"name": ROUTE, "namespace": self.gateway_ns},
@@ -81,6 +82,18 @@ class Site:
         self.name = self.authconfig["metadata"]["name"]
         self.cp.apply(json.dumps(self.authconfig), "--force-conflicts")
         self.wait_ready()
+
+    def quota_config(self):
+        """(wasm-shim plugin config, Limitador limits) kuadrant-operator derives for this site's path."""
+        def get(kind, name):
+            return self.cp.kubectl_json("get", kind, name, "-n", self.gateway_ns)
+        request_policy = get("ratelimitpolicy", "token-labs-request-limits")
+        token_policy = get("tokenratelimitpolicy", "token-labs-token-limits")
+        route = get("httproute", ROUTE)
+        plugin = kt.wasm_plugin_config(self.path, HOSTNAME, route, self.auth_policy, request_policy, token_policy)
+        limits = (kt.limitador_limits(request_policy, self.gateway_ns, ROUTE)
+                  + kt.limitador_limits(token_policy, self.gateway_ns, ROUTE, token=True))
+        return plugin, limits
 
     def authconfig_status(self) -> dict:
         doc = self.cp.kubectl_json("get", "authconfig", self.name, "-n", self.kuadrant_ns)

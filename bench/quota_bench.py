@@ -1,0 +1,106 @@
+"""Benchmark: the cost of the policy layer per request -- Authorino's decision plus the limit decision.
+
+Starts its own control plane and Authorino (like bench/authorino_bench.py), one tenant per
+tier, the quota harness (tests/quota_harness: wasm-shim's CEL crate + Limitador's library,
+in-memory storage or a real redis-server) configured with what kuadrant-operator v1.4.3
+derives from the policies ``tier_policies`` renders, and sends ``--requests`` requests one
+after another through ``quota_harness.send`` (route + auth predicates, gRPC Check, limit
+actions with descriptors, Limitador check-and-update, token report). Limits are set high
+so no request is refused. Prints requests/s and p50/p99 latency per storage.
+
+    .venv/bin/python bench/quota_bench.py [--requests 2000] [--storage memory,redis]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import authorino_bench as ab  # noqa: E402  (World, tenants(), percentile())
+import kuadrant_translation as kt  # noqa: E402
+import quota_harness as qh  # noqa: E402
+from ansible_collections.tokenlabs.inference.plugins.module_utils import tier_model  # noqa: E402
+
+BIG = {"requests_per_minute": 10_000_000, "tokens_per_minute": 1_000_000_000}
+TIERS = {"free": BIG, "pro": BIG}
+HOST = "inference.token-labs.local"
+
+
+def configure(harness, namespace, storage):
+    gateway_ns = f"gw-{namespace}"
+    policies = tier_model.render_policies(TIERS, "Gateway", "token-labs-gateway", gateway_ns, ab.SELECTOR)
+    path = kt.path_id("eg", gateway_ns, "token-labs-gateway", "http", gateway_ns, "llm-inference", 0)
+    route = {"metadata": {"namespace": gateway_ns, "name": "llm-inference"},
+             "spec": {"rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}]}]}}
+    plugin = kt.wasm_plugin_config(path, HOST, route, policies["AuthPolicy"], policies["RateLimitPolicy"],
+                                   policies["TokenRateLimitPolicy"])
+    limits = (kt.limitador_limits(policies["RateLimitPolicy"], gateway_ns, "llm-inference")
+              + kt.limitador_limits(policies["TokenRateLimitPolicy"], gateway_ns, "llm-inference", token=True))
+    harness.configure(plugin, limits, storage)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--storage", default="memory,redis")
+    parser.add_argument("--state-dir", type=Path, default=REPO / ".cache" / "bench-quota")
+    args = parser.parse_args(argv)
+    storages = [s for s in args.storage.split(",") if s]
+    if args.requests < 1 or not set(storages) <= {"memory", "redis"} or not storages:
+        parser.error("--requests >= 1 and --storage a list of memory, redis")
+    binary = qh.build()
+    work = Path(tempfile.mkdtemp(prefix="quota-bench-", dir=str(REPO / ".cache")))
+    world = ab.World(args.state_dir, work, tiers=TIERS)
+    rows = []
+    redis = None
+    try:
+        world.up()
+        namespace = "bench-quota"
+        world.site(namespace)
+        result, _returned = world.tenants(namespace, [{"name": "q-free", "tier": "free"},
+                                                      {"name": "q-pro", "tier": "pro"}])
+        keys = list(result["api_keys"].values())
+        usage = {"content_type": "application/json",
+                 "body": json.dumps({"usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}})}
+        for storage in storages:
+            url = "memory"
+            if storage == "redis":
+                redis = qh.RedisServer(work / "redis")
+                url = redis.url
+            harness = qh.QuotaHarness(binary)
+            try:
+                configure(harness, namespace, url)
+                samples = []
+                started = time.perf_counter()
+                for i in range(args.requests):
+                    t0 = time.perf_counter()
+                    answer = qh.send(world.client, harness, keys[i % len(keys)], response=usage)
+                    samples.append((time.perf_counter() - t0) * 1000)
+                    if answer["status"] != 200 or answer.get("errors"):
+                        raise SystemExit(f"request {i} was not allowed cleanly: {answer}")
+                elapsed = time.perf_counter() - started
+            finally:
+                harness.close()
+            rows.append((storage, args.requests / elapsed, ab.percentile(samples, 50), ab.percentile(samples, 99)))
+    finally:
+        if redis:
+            redis.stop()
+        world.down()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nPolicy layer per request ({args.requests} sequential requests, 2 tenants; Authorino gRPC Check + "
+          "route/limit predicates + Limitador check-and-update + token report):")
+    print("| Limitador storage | requests/s | p50 (ms) | p99 (ms) |")
+    print("|---|---:|---:|---:|")
+    for storage, rate, p50, p99 in rows:
+        print(f"| {storage} | {rate:.0f} | {p50:.2f} | {p99:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

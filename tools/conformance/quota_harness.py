@@ -1,0 +1,156 @@
+"""Build and drive tests/quota_harness (wasm-shim's request path over Limitador's library).
+
+    build()                      cargo build --release --locked, cached in $TOKENLABS_CACHE/cargo-target
+    QuotaHarness(storage)        one harness process ("memory" or a redis:// URL); .configure/.route/.request
+    RedisServer(state_dir)       a real redis-server (Debian package) on a free loopback port, stopped by pid
+
+The harness gets, per request, the identity the real Authorino returned (see
+``send`` below); everything after that -- predicates, descriptors, counting --
+happens in the crates wasm-shim and Limitador are built from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CRATE = REPO / "tests" / "quota_harness"
+CACHE = Path(os.environ.get("TOKENLABS_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+             / "tokenlabs")
+TARGET = CACHE / "cargo-target"
+BINARY = TARGET / "release" / "quota-harness"
+
+
+class HarnessError(Exception):
+    """A failure with a message meant for the operator."""
+
+
+def build() -> Path:
+    """Build the harness (a no-op when cargo finds it up to date); returns the binary."""
+    cargo = shutil.which("cargo")
+    if not cargo:
+        raise HarnessError("cargo is missing: the quota conformance tests build tests/quota_harness (Rust) with it; "
+                           "install Rust (rustup or the Debian cargo package)")
+    env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
+    proc = subprocess.run([cargo, "build", "--release", "--locked", "--quiet", "--manifest-path",
+                           str(CRATE / "Cargo.toml")], env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise HarnessError(f"cargo build of tests/quota_harness failed:\n{proc.stderr[-4000:]}")
+    return BINARY
+
+
+class QuotaHarness:
+    def __init__(self, binary: Path = BINARY):
+        self.proc = subprocess.Popen([str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, bufsize=1)
+
+    def call(self, **op) -> dict:
+        self.proc.stdin.write(json.dumps(op) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise HarnessError(f"quota-harness exited: {self.proc.stderr.read()[-2000:]}")
+        return json.loads(line)
+
+    def configure(self, plugin: dict, limits: list, storage: str = "memory") -> dict:
+        answer = self.call(op="configure", plugin=plugin, limits=limits, storage=storage)
+        if "error" in answer:
+            raise HarnessError(f"configure: {answer['error']}")
+        return answer
+
+    def eval(self, expression: str, **attributes) -> dict:
+        return self.call(op="eval", expression=expression, attributes=attributes)
+
+    def route(self, request: dict) -> dict:
+        return self.call(op="route", request=request)
+
+    def request(self, request: dict, identity: dict | None, response: dict | None = None) -> dict:
+        return self.call(op="request", request=request, identity=identity, response=response)
+
+    def counters(self, namespace: str) -> list:
+        return self.call(op="counters", namespace=namespace)["counters"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def send(authorino, harness: QuotaHarness, key: str | None, method: str = "POST", path: str = "/v1/chat/completions",
+         host: str = "inference.token-labs.local", response: dict | None = None) -> dict:
+    """One request through the gateway's policy layer, as wasm-shim runs it.
+
+    Route selection and the auth action's predicates in the harness; if they
+    say so, the real Authorino (``authorino``: an AuthorinoClient); then the
+    limit actions with Authorino's identity. Returns ``{"status", ...}``.
+    """
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    request = {"method": method, "path": path, "host": host, "headers": headers}
+    route = harness.route(request)
+    identity = None
+    auth = route.get("auth") or {}
+    if auth.get("error"):
+        return {"status": 500, "errors": [auth["error"]], "authorino_called": False}
+    if auth.get("call"):
+        decision = authorino.check(auth["scope"], method=method, path=path, headers=headers, host=host)
+        if not decision.allowed:
+            return {"status": decision.http_status, "authorino_called": True}
+        identity = decision.identity
+    result = harness.request(request, identity, response)
+    result["authorino_called"] = bool(auth.get("call"))
+    return result
+
+
+class RedisServer:
+    """redis-server on 127.0.0.1 and a free port, no persistence files outside ``directory``."""
+
+    def __init__(self, directory: Path):
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise HarnessError("redis-server is missing: the quota conformance tests start one on loopback; "
+                               "install the Debian package redis-server (scripts/bootstrap does)")
+        directory.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.log = directory / "redis.log"
+        self.proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(directory),
+                                      "--save", "", "--appendonly", "no", "--logfile", str(self.log)],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise HarnessError(f"redis-server did not start on 127.0.0.1:{self.port}: {self.log.read_text()[-1000:]}")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
