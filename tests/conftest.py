@@ -63,6 +63,8 @@ class ControlPlane:
             "KUBECONFIG": self.kubeconfig,
             "K8S_AUTH_KUBECONFIG": self.kubeconfig,
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            # ansible.cfg names no inventory (a bare run must not pick the test one): tests use it explicitly.
+            "ANSIBLE_INVENTORY": str(REPO / "inventory" / "local"),
             "ANSIBLE_COLLECTIONS_PATH": f"{COLLECTIONS}:{os.path.expanduser('~/.ansible/collections')}",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",

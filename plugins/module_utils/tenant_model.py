@@ -26,6 +26,9 @@ import re
 import secrets
 from datetime import datetime, timedelta, timezone
 
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_ownership import (
+    OWNER_ANNOTATION, inventory_owned)
+
 # --- Secret shape -------------------------------------------------------------
 SECRET_NAME_PREFIX = "tenant-"
 RETIRED_INFIX = ".retired-"  # a dot can never appear in a tenant name, so no clash
@@ -66,7 +69,9 @@ DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)
 DURATION_UNITS = (604800, 86400, 3600, 60, 1)
 
 TENANT_FIELDS = ("name", "state", "tier", "user_id", "display_name", "contact", "expires_at",
-                 "api_key", "rotate", "grace_period", "create")
+                 "api_key", "rotate", "grace_period", "create", "key_generation", "take_over")
+# Rotations so far, counting the first key as 1; the inventory rotates by raising it.
+KEY_GENERATION_ANNOTATION = "tokenlabs.io/key-generation"
 
 
 class TenantError(Exception):
@@ -244,7 +249,7 @@ class TenantSpec(object):
     removes the annotation.
     """
 
-    __slots__ = TENANT_FIELDS + ("grace_seconds",)
+    __slots__ = TENANT_FIELDS + ("grace_seconds", "owner")
 
     def __init__(self, **kwargs):
         for field in self.__slots__:
@@ -315,13 +320,24 @@ def validate_item(item, tiers, now, where="tenant"):
     rotate = item.get("rotate")
     if rotate not in (None, True, False):
         errors.append("%s: rotate %r must be true or false" % (label, rotate))
+    generation = item.get("key_generation")
+    if generation is not None and (isinstance(generation, bool) or not isinstance(generation, int)
+                                   or generation < 1):
+        errors.append("%s: key_generation %r must be a whole number >= 1 (raise it by one to rotate the key once)"
+                      % (label, generation))
+    if generation is not None and rotate:
+        errors.append("%s: give either rotate or key_generation, not both" % label)
+    take_over = item.get("take_over")
+    if take_over not in (None, True, False):
+        errors.append("%s: take_over %r must be true or false" % (label, take_over))
     if errors:
         return None, errors
     spec = TenantSpec(name=name, state=state, tier=tier, user_id=user_id,
                       display_name=item.get("display_name"), contact=item.get("contact"),
                       expires_at=expires_norm, api_key=api_key, rotate=bool(rotate),
                       grace_period=grace, grace_seconds=grace_seconds,
-                      create=item.get("create", True) is not False)
+                      create=item.get("create", True) is not False,
+                      key_generation=generation, take_over=bool(take_over))
     return spec, []
 
 
@@ -434,6 +450,8 @@ def summarize(secret, now=None):
         "contact": annotations.get(CONTACT_ANNOTATION),
         "expires_at": expires,
         "managed": bool(annotations.get(TENANT_ANNOTATION)),
+        "owner": annotations.get(OWNER_ANNOTATION),
+        "key_generation": _generation(annotations),
     }
     if now is not None:
         moment = parse_rfc3339(expires) if expires else None
@@ -441,6 +459,33 @@ def summarize(secret, now=None):
     if retired:
         view["retires_at"] = annotations.get(RETIRES_ANNOTATION)
     return view
+
+
+def _generation(annotations):
+    try:
+        return int(annotations.get(KEY_GENERATION_ANNOTATION) or 1)
+    except ValueError:
+        return 1
+
+
+def rotation_wanted(spec, main):
+    """Whether reconciling ``spec`` against the live ``main`` Secret installs a new key.
+
+    ``rotate`` (runbook) always does; ``key_generation`` (inventory) does once, when it is
+    above the live generation. A generation below the live one is an error.
+    """
+    if spec.state != "present" or main is None:
+        return False
+    if spec.rotate:
+        return True
+    if spec.key_generation is None:
+        return False
+    live = _generation(_meta(main).get("annotations") or {})
+    if spec.key_generation < live:
+        raise TenantError("tenant %r: key_generation %d is below the live key generation %d (the key was rotated "
+                          "since); generations only go up: set %d to keep the key, %d to rotate once more"
+                          % (spec.name, spec.key_generation, live, live, live + 1))
+    return spec.key_generation > live
 
 
 def describe_tenant(live, tenant, now):
@@ -473,7 +518,7 @@ def label_selector(selector):
 
 
 def render_secret(namespace, selector, tenant, tier, user_id, key, created_at, display_name=None,
-                  contact=None, expires_at=None):
+                  contact=None, expires_at=None, owner=None, generation=1):
     """The complete tenant Secret (``data``, never ``stringData``)."""
     annotations = {
         GROUPS_ANNOTATION: tier,
@@ -481,7 +526,10 @@ def render_secret(namespace, selector, tenant, tier, user_id, key, created_at, d
         TENANT_ANNOTATION: tenant,
         FINGERPRINT_ANNOTATION: fingerprint(key),
         CREATED_ANNOTATION: created_at,
+        KEY_GENERATION_ANNOTATION: str(generation),
     }
+    if owner:
+        annotations[OWNER_ANNOTATION] = owner
     for annotation, value in ((DISPLAY_NAME_ANNOTATION, display_name), (CONTACT_ANNOTATION, contact),
                               (EXPIRES_ANNOTATION, expires_at)):
         if value:
@@ -622,7 +670,8 @@ def plan_tenant(spec, main, retired, namespace, selector, now, new_key=None):
             raise TenantError("tenant %r: expires_at %r lies in the past" % (name, spec.expires_at))
         key = new_key or spec.api_key
         body = render_secret(namespace, selector, name, spec.tier, spec.user_id or name, key, format_time(now),
-                             spec.display_name, spec.contact, spec.expires_at)
+                             spec.display_name, spec.contact, spec.expires_at, owner=spec.owner,
+                             generation=spec.key_generation or 1)
         plan.actions.append(Action("create", secret_name(name), body=body, what="create tenant"))
         plan.kind = "created"
         plan.changes.insert(0, "tenant created")
@@ -638,6 +687,7 @@ def plan_tenant(spec, main, retired, namespace, selector, now, new_key=None):
         USER_ID_ANNOTATION: spec.user_id or live_ann.get(USER_ID_ANNOTATION) or name,
         TENANT_ANNOTATION: name,
         CREATED_ANNOTATION: live_ann.get(CREATED_ANNOTATION) or meta.get("creationTimestamp") or format_time(now),
+        OWNER_ANNOTATION: spec.owner or live_ann.get(OWNER_ANNOTATION),
     }
     if not desired_ann[GROUPS_ANNOTATION]:
         raise TenantError("tenant %r has no tier annotation (%s): give a tier" % (name, GROUPS_ANNOTATION))
@@ -651,12 +701,15 @@ def plan_tenant(spec, main, retired, namespace, selector, now, new_key=None):
 
     live_digest = live_key_digest(main)
     key = None
-    if spec.rotate:
+    live_generation = _generation(live_ann)
+    if rotation_wanted(spec, main):
         key = new_key or spec.api_key
         if key is None:
             raise TenantError("tenant %r: rotation needs a new key" % name)  # pragma: no cover - caller bug
+        desired_ann[KEY_GENERATION_ANNOTATION] = str(spec.key_generation or live_generation + 1)
     elif spec.api_key is not None and digest(spec.api_key) != live_digest:
         key = spec.api_key
+        desired_ann[KEY_GENERATION_ANNOTATION] = str(live_generation + 1)
     if key is not None:
         desired_ann[FINGERPRINT_ANNOTATION] = fingerprint(key)
     elif live_digest is not None:
@@ -699,7 +752,8 @@ def plan_tenant(spec, main, retired, namespace, selector, now, new_key=None):
     for annotation, label in ((GROUPS_ANNOTATION, "tier"), (USER_ID_ANNOTATION, "user_id"),
                               (DISPLAY_NAME_ANNOTATION, "display_name"), (CONTACT_ANNOTATION, "contact"),
                               (EXPIRES_ANNOTATION, "expires_at"), (TENANT_ANNOTATION, "tenant annotation"),
-                              (CREATED_ANNOTATION, "created_at")):
+                              (CREATED_ANNOTATION, "created_at"), (OWNER_ANNOTATION, "owner"),
+                              (KEY_GENERATION_ANNOTATION, "key generation")):
         if annotation in ann_patch:
             plan.changes.append("%s %s -> %s" % (label, live_ann.get(annotation), ann_patch[annotation]))
     if patch_meta:
@@ -789,13 +843,13 @@ def check_cross_tenant(specs, live, pruned=()):
 
 
 def prune_candidates(specs, live):
-    """Managed tenants absent from the desired list."""
+    """Inventory-owned tenants absent from the desired list (runbook and unowned tenants are never pruned)."""
     wanted = set(s.name for s in specs)
-    return [t for t in live.managed() if t not in wanted]
+    return [t for t in inventory_owned(live) if t not in wanted]
 
 
 def prune_problem(candidates, live, max_share, override):
-    managed = len(live.managed())
+    managed = len(inventory_owned(live))
     if not candidates or override or managed == 0:
         return None
     share = float(len(candidates)) / managed
@@ -811,8 +865,10 @@ def needs_new_key(spec, live):
     """Whether reconciling ``spec`` installs a key the caller must generate (no api_key given)."""
     if spec.state != "present" or spec.api_key is not None:
         return False
-    exists = spec.name in live.main
-    return spec.rotate or (not exists and spec.create)
+    main = live.main.get(spec.name)
+    if main is None:
+        return bool(spec.create)
+    return rotation_wanted(spec, main)
 
 
 def build_plan(specs, live, namespace, selector, now, prune=False, keygen=generate_key):
@@ -820,8 +876,8 @@ def build_plan(specs, live, namespace, selector, now, prune=False, keygen=genera
     plan = Plan()
     errors = []
     for spec in specs:
-        new_key = keygen() if needs_new_key(spec, live) else None
         try:
+            new_key = keygen() if needs_new_key(spec, live) else None
             tenant_plan = plan_tenant(spec, live.main.get(spec.name), live.retired.get(spec.name), namespace,
                                       selector, now, new_key=new_key)
         except TenantError as err:
@@ -842,7 +898,7 @@ def build_plan(specs, live, namespace, selector, now, prune=False, keygen=genera
     # retired keys of tenants that no longer exist at all (main Secret gone)
     listed = set(s.name for s in specs)
     for tenant, retired in sorted(live.retired.items()):
-        if tenant in live.main or tenant in listed or (prune and tenant in live.managed()):
+        if tenant in live.main or tenant in listed or (prune and tenant in inventory_owned(live)):
             continue
         spec = TenantSpec(name=tenant, state="absent")
         stale = plan_tenant(spec, None, [r for r in retired if _expired_retired(r, now)], namespace, selector, now)

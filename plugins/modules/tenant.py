@@ -28,6 +28,9 @@ description:
     C(tenant-<name>.retired-<fingerprint>) with the same tier and user id (the quota stays shared). Any later run
     for this tenant removes retired keys whose period is over.
   - Uses the same reconcile code as M(tokenlabs.inference.tenants); use that module for a whole tenant list.
+  - "Ownership: a tenant this module creates or changes is marked C(tokenlabs.io/owner=runbook), so that the
+    inventory (M(tokenlabs.inference.tenants), C(site.yml)) never changes, re-keys or prunes it. A tenant without
+    an owner is adopted. Every rotation raises the annotation C(tokenlabs.io/key-generation)."
 author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
@@ -101,6 +104,14 @@ options:
     description:
       - With O(rotate=true), how long the previous key keeps working, for example V(30m), V(24h), V(7d), V(1h30m).
     type: str
+  take_over:
+    description:
+      - Change a tenant that the inventory owns (annotation C(tokenlabs.io/owner=inventory), declared in
+        C(tokenlabs_tenants)). Without it the module refuses any change to such a tenant -- tier, key, expiry,
+        revoke -- with a message saying where it is declared; with it the owner becomes C(runbook). Remove the
+        tenant from C(tokenlabs_tenants) too, or the next C(site.yml) run reports it as owned by the runbook.
+    type: bool
+    default: false
   must_exist:
     description:
       - Fail instead of creating the tenant when it does not exist (used by the change-tier and rotate runbooks).
@@ -240,6 +251,7 @@ stats:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils import tenant_model as tm
 from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import (
     ApiError, auth_argument_spec, connect)
@@ -261,6 +273,7 @@ def argument_spec():
         api_key=dict(type="str", no_log=True),
         rotate=dict(type="bool", default=False),
         grace_period=dict(type="str"),
+        take_over=dict(type="bool", default=False),
         must_exist=dict(type="bool", default=False),
         api_key_file=dict(type="path"),
         return_key=dict(type="bool", default=False),
@@ -279,10 +292,12 @@ def main():
     if p["grace_period"] and not p["rotate"]:
         errors.append("grace_period %r only applies together with rotate=true" % p["grace_period"])
     item = dict((k, p[k]) for k in ("name", "state", "tier", "user_id", "display_name", "contact",
-                                    "expires_at", "api_key", "rotate", "grace_period"))
+                                    "expires_at", "api_key", "rotate", "grace_period", "take_over"))
     item["create"] = not p["must_exist"]
     spec, static_errors = tm.validate_item(item, tiers, tm.utcnow(), where="tenant")
     errors.extend(static_errors)
+    if spec is not None:
+        spec.owner = ownership.RUNBOOK
     problem = check_key_destination(p["api_key_file"])
     if problem:
         errors.append("api_key_file: " + problem)
@@ -293,7 +308,7 @@ def main():
         api = connect(module)
         reconciler = Reconciler(api, p["namespace"], p["selector"])
         live = reconciler.load()
-        cross = tm.check_cross_tenant([spec], live)
+        cross = ownership.ownership_errors([spec], live, ownership.RUNBOOK) + tm.check_cross_tenant([spec], live)
         if cross:
             module.fail_json(msg="; ".join(cross), errors=cross)
         plan, plan_errors = tm.build_plan([spec], live, p["namespace"], p["selector"], reconciler.now)

@@ -100,6 +100,15 @@ tenants:
     managed:
       description: Whether this collection manages the Secret.
       type: bool
+    owner:
+      description:
+        - Who manages the tenant, from the annotation C(tokenlabs.io/owner) - V(inventory) (C(tokenlabs_tenants),
+          M(tokenlabs.inference.tenants)), V(runbook) (C(tenant.yml), AWX tenant jobs, M(tokenlabs.inference.tenant))
+          or null (not adopted yet).
+      type: str
+    key_generation:
+      description: The key generation (annotation C(tokenlabs.io/key-generation); the first key is 1).
+      type: int
     rotation:
       description: State of a key rotation with a grace period.
       type: dict
@@ -123,6 +132,8 @@ tenants:
       expires_at: null
       expired: false
       managed: true
+      owner: runbook
+      key_generation: 2
       rotation: {pending: true, retired_keys: [{secret: tenant-acme.retired-9a0b1c2d3e4f,
                  fingerprint: "sha256:9a0b1c2d3e4f5a6b", retires_at: "2026-01-06T10:00:00Z", expired: false}]}
 """

@@ -23,6 +23,10 @@ description:
     the module fails and RV(failures) names each failed tenant with the reason. A rerun converges.
   - Keys are never returned unless O(return_keys=true); generated keys go to C(<key_dir>/<name>.key) (mode 0600).
   - The role C(tokenlabs.inference.tenants) runs this module with the inventory's C(tokenlabs_tenants).
+  - "Ownership: every tenant this module creates or adopts is marked C(tokenlabs.io/owner=inventory). A listed
+    tenant without an owner (for example made with C(kubectl)) is adopted, keeping its key. A listed tenant the
+    runbook owns (C(tokenlabs.io/owner=runbook), M(tokenlabs.inference.tenant)) is refused with a message naming it,
+    unless its entry sets O(tenants[].take_over=true); the runbook likewise refuses to change inventory tenants."
   - Authorino ignores an update of a tenant Secret that keeps its key (a tier or expiry change). After changing
     existing tenants the module touches the annotation C(tokenlabs.io/tenants-revision) of each AuthConfig in
     O(namespace) that authenticates them, so Authorino re-reads the tenants without refusing any key in
@@ -83,12 +87,29 @@ options:
             not the key of another tenant. A different key than the current one replaces it.
         type: str
       rotate:
-        description: Replace the key with a new one on this run.
+        description:
+          - Not allowed here (V(true) would rotate on every run); use O(tenants[].key_generation). The runbook
+            (M(tokenlabs.inference.tenant)) rotates with O(tokenlabs.inference.tenant#module:rotate).
         type: bool
         default: false
+      key_generation:
+        description:
+          - Declarative rotation. The live key generation is stored in the annotation
+            C(tokenlabs.io/key-generation) (the first key is 1). A value above it rotates the key once, with
+            O(tenants[].grace_period); the same value changes nothing; a lower value is an error.
+        type: int
       grace_period:
-        description: With O(tenants[].rotate), how long the previous key keeps working (V(30m), V(24h), V(7d)).
+        description:
+          - With a raised O(tenants[].key_generation), how long the previous key keeps working (V(30m), V(24h),
+            V(7d)).
         type: str
+      take_over:
+        description:
+          - Manage this tenant from the inventory although the runbook owns it (annotation
+            C(tokenlabs.io/owner=runbook)). Without it such a tenant is an error that names it; with it the owner
+            becomes C(inventory). Remove the flag after the run that took it over.
+        type: bool
+        default: false
   tiers:
     description:
       - The valid tiers, as the tier table C(tokenlabs_tiers) (a dict keyed by tier name) or a list of names.
@@ -96,7 +117,8 @@ options:
     required: true
   prune:
     description:
-      - Delete managed tenants (Secrets carrying C(tokenlabs.io/tenant)) that are not in O(tenants).
+      - Delete the tenants the inventory owns (annotation C(tokenlabs.io/owner=inventory)) that are not in
+        O(tenants). Tenants onboarded with the runbook, and Secrets without an owner, are never pruned.
     type: bool
     default: false
   prune_max_share:
@@ -236,6 +258,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils import tenant_model as tm
 from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import (
     ApiError, auth_argument_spec, connect)
@@ -254,7 +277,9 @@ TENANT_SUBOPTIONS = dict(
     expires_at=dict(type="str"),
     api_key=dict(type="str", no_log=True),
     rotate=dict(type="bool", default=False),
+    key_generation=dict(type="int", no_log=False),
     grace_period=dict(type="str"),
+    take_over=dict(type="bool", default=False),
 )
 
 
@@ -282,8 +307,12 @@ def main():
     now = tm.utcnow()
     specs, errors = tm.validate_items(p["tenants"], tiers, now)
     for spec in specs:
-        if spec.grace_seconds and not spec.rotate:
-            errors.append("tenant %r: grace_period %r only applies together with rotate=true"
+        spec.owner = ownership.INVENTORY
+        if spec.rotate:
+            errors.append("tenant %r: rotate=true would rotate the key again on every run; raise key_generation "
+                          "by one instead (the key is rotated once, with the optional grace_period)" % spec.name)
+        if spec.grace_seconds and spec.key_generation is None:
+            errors.append("tenant %r: grace_period %r only applies together with key_generation"
                           % (spec.name, spec.grace_period))
     if not 0 <= p["prune_max_share"] <= 1:
         errors.append("prune_max_share %r must be between 0 and 1" % p["prune_max_share"])
@@ -303,7 +332,8 @@ def main():
         reconciler = Reconciler(api, p["namespace"], p["selector"], now=now, workers=p["concurrency"])
         live = reconciler.load()
         pruned = tm.prune_candidates(specs, live) if p["prune"] else []
-        errors = tm.check_cross_tenant(specs, live, pruned)
+        errors = ownership.ownership_errors(specs, live, ownership.INVENTORY)
+        errors.extend(tm.check_cross_tenant(specs, live, pruned))
         problem = tm.prune_problem(pruned, live, p["prune_max_share"], p["prune_override"])
         if problem:
             errors.append(problem)

@@ -117,8 +117,9 @@ def test_tier_change_takes_effect_without_refusing_the_key(site):
     assert waited < 5
     # the bulk module the same way
     with Poller(site, key) as poller:
-        result = site.runner.tenants([{"name": "upgrade", "tier": "enterprise"}], tiers=site.tiers,
-                                     selector=SELECTOR)
+        # the runbook onboarded it: the inventory takes it over explicitly
+        result = site.runner.tenants([{"name": "upgrade", "tier": "enterprise", "take_over": True}],
+                                     tiers=site.tiers, selector=SELECTOR)
         assert result["updated"] == ["upgrade"] and result["authorino_refresh"]["authconfigs"] == [site.name]
         site.wait_for(identity_is("enterprise", "uid-upgrade"), key)
     assert poller.refusals() == []

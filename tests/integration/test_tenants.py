@@ -39,7 +39,8 @@ def test_onboard_shape_check_mode_rerun_and_diff(run, tmp_path):
         "kuadrant.io/groups": "pro", "secret.kuadrant.io/user-id": "acme", "tokenlabs.io/tenant": "acme",
         "tokenlabs.io/key-fingerprint": created["fingerprint"], "tokenlabs.io/created-at": ann["tokenlabs.io/created-at"],
         "tokenlabs.io/display-name": "ACME Corp", "tokenlabs.io/contact": "ops@acme.example",
-        "tokenlabs.io/expires-at": "2098-12-31T23:00:00Z"}
+        "tokenlabs.io/expires-at": "2098-12-31T23:00:00Z", "tokenlabs.io/owner": "runbook",
+        "tokenlabs.io/key-generation": "1"}
     assert list(secret["data"]) == ["api_key"] and key_of(secret) == key
     assert created["diff"]["after"]["fingerprint"] == created["fingerprint"]
 
@@ -86,6 +87,7 @@ def test_rotation_without_grace_keeps_labels_and_annotations(run, tmp_path):
     assert key_of(after) == new_key
     expected = strip_volatile(before)
     expected["metadata"]["annotations"]["tokenlabs.io/key-fingerprint"] = res["fingerprint"]
+    expected["metadata"]["annotations"]["tokenlabs.io/key-generation"] = "2"
     expected["data"] = after["data"]
     assert strip_volatile(after) == expected
     assert [w["verb"] for w in run.secret_writes(mark)] == ["patch"]
@@ -140,9 +142,10 @@ def test_expiry_field(run):
     run.cp.kubectl("annotate", "secret", "tenant-exp", "-n", run.ns, "--overwrite",
                    "tokenlabs.io/expires-at=2001-01-01T00:00:00Z")
     assert run.info(name=["exp"])["tenants"][0]["expired"] is True
-    res = run.tenants([{"name": "exp", "tier": "free"}])
-    assert res["expired"] == ["exp"] and res["unchanged"] == ["exp"]
-    res = run.tenant(name="exp", expires_at="")
+    res = run.tenants([{"name": "exp", "tier": "free", "take_over": True}])  # the runbook made it
+    assert res["expired"] == ["exp"] and res["updated"] == ["exp"]
+    assert run.secret("exp")["metadata"]["annotations"]["tokenlabs.io/owner"] == "inventory"
+    res = run.tenant(name="exp", expires_at="", take_over=True)
     assert res["changed"] and "tokenlabs.io/expires-at" not in run.secret("exp")["metadata"]["annotations"]
 
 

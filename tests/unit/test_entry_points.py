@@ -32,3 +32,12 @@ def test_root_wrapper_imports_collection_playbook(wrapper):
 def test_collection_playbook_runs_by_fqcn(playbook):
     res = syntax_check(f"tokenlabs.inference.{playbook}", inventory="inventory/example")
     assert res.returncode == 0, res.stderr
+
+
+def test_a_bare_run_does_not_pick_the_test_inventory():
+    """ansible.cfg names no inventory (site.yml without -i must not deploy inventory/local) and checks host keys."""
+    import configparser  # pylint: disable=import-outside-toplevel
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "ansible.cfg")
+    assert "inventory" not in cfg["defaults"]
+    assert cfg["defaults"].get("host_key_checking", "true").lower() not in ("false", "no", "0")

@@ -157,7 +157,8 @@ def test_rendered_secret_has_exactly_the_authorino_shape():
     assert body["metadata"]["annotations"] == {
         "kuadrant.io/groups": "pro", "secret.kuadrant.io/user-id": "acme-user", "tokenlabs.io/tenant": "acme",
         "tokenlabs.io/key-fingerprint": tm.fingerprint(KEY_A), "tokenlabs.io/created-at": "2026-06-01T12:00:00Z",
-        "tokenlabs.io/display-name": "ACME", "tokenlabs.io/expires-at": "2027-01-01T00:00:00Z"}
+        "tokenlabs.io/display-name": "ACME", "tokenlabs.io/expires-at": "2027-01-01T00:00:00Z",
+        "tokenlabs.io/key-generation": "1"}
     assert body["data"] == {"api_key": base64.b64encode(KEY_A.encode()).decode()}
     assert "stringData" not in body and body["type"] == "Opaque"
 
@@ -194,11 +195,12 @@ def test_omitted_fields_keep_live_values_and_empty_string_removes():
     assert action.body["metadata"]["annotations"] == {tm.CONTACT_ANNOTATION: None}
 
 
-def test_rotation_touches_only_key_and_fingerprint():
+def test_rotation_touches_only_key_fingerprint_and_generation():
     p = plan_for(spec(rotate=True), live_secret(), new_key=KEY_B)
     (action,) = p.actions
     assert action.body == {"data": {"api_key": tm.encode_key(KEY_B)},
-                           "metadata": {"annotations": {tm.FINGERPRINT_ANNOTATION: tm.fingerprint(KEY_B)},
+                           "metadata": {"annotations": {tm.FINGERPRINT_ANNOTATION: tm.fingerprint(KEY_B),
+                                                        tm.KEY_GENERATION_ANNOTATION: "2"},
                                         "resourceVersion": "10"}}
     assert p.new_key == KEY_B
     assert KEY_B not in " ".join(p.changes) and KEY_A not in " ".join(p.changes)
@@ -300,10 +302,16 @@ def test_duplicate_keys_refused_without_showing_them():
     assert tm.check_cross_tenant([spec(name="acme", api_key=KEY_A)], live) == []
 
 
+INVENTORY = {"tokenlabs.io/owner": "inventory"}
+RUNBOOK = {"tokenlabs.io/owner": "runbook"}
+
+
 def test_prune_candidates_and_share_guard():
-    live = tm.LiveIndex([live_secret("t%d" % i, key=KEY_A + str(i)) for i in range(4)]
-                        + [live_secret("foreign", managed=False, key=KEY_B)])
-    assert live.managed() == ["t0", "t1", "t2", "t3"]
+    live = tm.LiveIndex([live_secret("t%d" % i, key=KEY_A + str(i), extra_ann=INVENTORY) for i in range(4)]
+                        + [live_secret("foreign", managed=False, key=KEY_B),
+                           live_secret("desk", key=KEY_B + "1", extra_ann=RUNBOOK),   # runbook: never pruned
+                           live_secret("legacy", key=KEY_B + "2")])                   # no owner: never pruned
+    assert live.managed() == ["desk", "legacy", "t0", "t1", "t2", "t3"]
     candidates = tm.prune_candidates([spec(name="t0")], live)
     assert candidates == ["t1", "t2", "t3"]
     assert "3 of 4 managed tenants" in tm.prune_problem(candidates, live, 0.5, False)
@@ -312,7 +320,7 @@ def test_prune_candidates_and_share_guard():
 
 
 def test_build_plan_generates_keys_only_where_needed_and_prunes():
-    live = tm.LiveIndex([live_secret("keep"), live_secret("gone", key=KEY_B)])
+    live = tm.LiveIndex([live_secret("keep"), live_secret("gone", key=KEY_B, extra_ann=INVENTORY)])
     items = [{"name": "keep", "tier": "pro"}, {"name": "new", "tier": "free"},
              {"name": "rot", "tier": "free", "rotate": True}]
     specs, unused_errors = tm.validate_items(items, TIERS, NOW)
@@ -453,3 +461,33 @@ def test_redact_generated_keys_in_plain_and_base64():
     assert tm.encode_key(key) not in json.dumps(clean) and clean["d"] == "safe"
     untouched = {"a": "nothing here"}
     assert tm.redact_generated_keys(untouched) is untouched
+
+
+# ------------------------------------------------------------------ key generations (declarative rotation)
+def test_key_generation_rotates_once_when_raised():
+    live = live_secret(extra_ann={tm.KEY_GENERATION_ANNOTATION: "2"})
+    assert plan_for(spec(key_generation=2), live).actions == []          # same generation: nothing
+    p = plan_for(spec(key_generation=3, grace_period="1h"), live, new_key=KEY_B)
+    assert p.new_key == KEY_B and [a.verb for a in p.actions] == ["create", "patch"]
+    assert p.actions[1].body["metadata"]["annotations"][tm.KEY_GENERATION_ANNOTATION] == "3"
+    rotated = live_secret(key=KEY_B, extra_ann={tm.KEY_GENERATION_ANNOTATION: "3"})
+    assert plan_for(spec(key_generation=3), rotated).actions == []      # the rerun changes nothing
+
+
+def test_key_generation_below_the_live_one_is_refused():
+    live = live_secret(extra_ann={tm.KEY_GENERATION_ANNOTATION: "4"})
+    with pytest.raises(tm.TenantError, match="key_generation 2 is below the live key generation 4"):
+        plan_for(spec(key_generation=2), live)
+    assert plan_for(spec(key_generation=1), live_secret()).actions == []  # no annotation = generation 1
+
+
+@pytest.mark.parametrize("value", [0, -1, "2", True, 1.5])
+def test_key_generation_must_be_a_positive_whole_number(value):
+    unused_spec, errors = tm.validate_item({"name": "acme", "tier": "pro", "key_generation": value}, TIERS, NOW)
+    assert errors and "key_generation" in errors[0]
+
+
+def test_rotate_and_key_generation_exclude_each_other():
+    unused_spec, errors = tm.validate_item({"name": "acme", "tier": "pro", "key_generation": 2, "rotate": True},
+                                           TIERS, NOW)
+    assert errors == ["tenant 'acme': give either rotate or key_generation, not both"]
