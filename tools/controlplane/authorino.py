@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import time
 import urllib.error
@@ -50,23 +49,12 @@ def load(state: cp.State) -> dict:
         return {}
 
 
-def _free_on_all_interfaces(port: int) -> bool:
-    """The ext_authz listeners bind every interface: the port must be free on all of them."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("", port))
-        except OSError:
-            return False
-    return True
-
-
 def _port(requested: int, what: str) -> int:
     if not 0 <= requested <= 65535:
         raise cp.ControlPlaneError(f"--{what} {requested} is not a TCP port (0-65535)")
     if requested == 0:
         return cp.free_port()
-    if not _free_on_all_interfaces(requested):
+    if not cp.port_free(requested, host=""):  # the ext_authz listeners bind every interface
         raise cp.ControlPlaneError(
             f"port {requested} (--{what}) is already in use; stop what listens there or pass "
             f"--{what} 0 to pick a free port")

@@ -1,0 +1,119 @@
+"""A handle on a local control plane for tests (kubectl, ansible-playbook, audit-log "no write" proofs).
+
+Used by tests/conftest.py's fixtures and by tests that start a control plane of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+COLLECTIONS = REPO / ".cache" / "collections"
+CONTROLPLANE = REPO / "tools" / "controlplane" / "controlplane.py"
+
+sys.path.insert(0, str(CONTROLPLANE.parent))  # the local control-plane tool (tools/controlplane)
+sys.path.insert(0, str(REPO / "tools" / "conformance"))  # stand-ins and engine clients (tools/conformance)
+import controlplane  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def mirror_path() -> Path:
+    proc = subprocess.run([str(REPO / "scripts" / "mirror-path")], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.exit(proc.stderr.strip(), returncode=2)
+    return Path(proc.stdout.strip())
+
+
+def _bin(name: str) -> str:
+    return str(controlplane.binary(name))
+
+
+class ControlPlane:
+    """Handle on the session's control plane."""
+
+    def __init__(self, state_dir: Path, info: dict):
+        self.state_dir = state_dir
+        self.port = info["port"]
+        self.kubeconfig = info["kubeconfig"]
+        self.audit_log = Path(info["audit_log"])
+        self.kubectl_bin = _bin("kubectl")
+        self.helm_bin = _bin("helm")
+        self.mirror = mirror_path()
+
+    @property
+    def env(self) -> dict:
+        """Environment for ansible-playbook / kubectl / helm pointed at this control plane."""
+        env = dict(os.environ)
+        bindir = os.path.dirname(self.kubectl_bin) + os.pathsep + os.path.dirname(self.helm_bin)
+        env.update({
+            "KUBECONFIG": self.kubeconfig,
+            "K8S_AUTH_KUBECONFIG": self.kubeconfig,
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            # ansible.cfg names no inventory (a bare run must not pick the test one): tests use it explicitly.
+            "ANSIBLE_INVENTORY": str(REPO / "inventory" / "local"),
+            "ANSIBLE_COLLECTIONS_PATH": f"{COLLECTIONS}:{os.path.expanduser('~/.ansible/collections')}",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "TOKENLABS_MIRROR": str(self.mirror),
+            "PATH": bindir + os.pathsep + str(REPO / ".venv" / "bin") + os.pathsep + env.get("PATH", ""),
+        })
+        return env
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run([self.kubectl_bin, f"--kubeconfig={self.kubeconfig}", *args],
+                              capture_output=True, text=True, input=input, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
+        return proc
+
+    def kubectl_json(self, *args: str):
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def apply(self, manifest: str, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.kubectl("apply", "--server-side", "--field-manager=pytest", "-f", "-", *extra,
+                            input=manifest, check=check)
+
+    def audit_mark(self) -> int:
+        """Position in the audit log; pass it to :meth:`writes_since`."""
+        try:
+            return self.audit_log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def writes_since(self, mark: int, resource: str | None = None, namespace: str | None = None,
+                     user: str | None = None) -> list[dict]:
+        """Non-dry-run writes the API server logged after ``mark``; filter by resource, namespace, user."""
+        return [ev for ev in controlplane.audit_writes(self.audit_log, mark)
+                if (not resource or (ev.get("objectRef") or {}).get("resource") == resource)
+                and (not namespace or (ev.get("objectRef") or {}).get("namespace") == namespace)
+                and (not user or (ev.get("user") or {}).get("username") == user)]
+
+    def settled_writes(self, mark: int, namespace: str | None, resources=None) -> list[dict]:
+        """Writes since ``mark`` once the audit log has caught up (a sentinel write proves it).
+
+        ``namespace`` None = every namespace; ``resources`` limits to resource names
+        such as {"secrets"} (None = all).
+        """
+        sentinel = "sentinel-" + uuid.uuid4().hex[:8]
+        writes = controlplane.settled_audit_writes(
+            self.audit_log, mark, sentinel=sentinel,
+            make_sentinel=lambda: self.kubectl("create", "configmap", sentinel, "-n", namespace or "default"))
+        return [w for w in writes
+                if (namespace is None or (w.get("objectRef") or {}).get("namespace") == namespace)
+                and (resources is None or (w.get("objectRef") or {}).get("resource") in resources)]
+
+    def ansible_playbook(self, *args: str, env: dict | None = None, check: bool = False,
+                         cwd: Path | None = None) -> subprocess.CompletedProcess:
+        full_env = self.env
+        full_env.update(env or {})
+        proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), *args],
+                              capture_output=True, text=True, env=full_env, cwd=str(cwd or REPO), check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"ansible-playbook {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
