@@ -90,6 +90,19 @@ def up(state: cp.State, grpc_port: int = 0, http_port: int = 0, timeout: float =
         raise cp.ControlPlaneError(
             f"the AuthConfig CRD ({AUTHCONFIG_CRD}) is not installed; run "
             "`controlplane.py install-crds ../shared` (crds/authorino of the mirror) first")
+    # Ports picked here can be taken by another process before Authorino binds them: retry then.
+    attempts = 3 if grpc_port == 0 and http_port == 0 else 1
+    for attempt in range(attempts):
+        try:
+            return _start(state, grpc_port, http_port, timeout, log_level)
+        except cp.ControlPlaneError as exc:
+            if "address already in use" not in str(exc) or attempt == attempts - 1:
+                raise
+            cp.log("a picked port was taken meanwhile; retrying Authorino with new ports")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _start(state: cp.State, grpc_port: int, http_port: int, timeout: float, log_level: str) -> dict:
     ports = {"grpc_port": _port(grpc_port, "grpc-port"), "http_port": _port(http_port, "http-port")}
     for name in ("oidc_port", "metrics_port", "health_port"):
         ports[name] = cp.free_port()

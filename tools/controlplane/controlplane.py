@@ -332,11 +332,23 @@ def up(state: State, port: int, timeout: float) -> dict:
             return current
         down(state, purge=False)
     if port == 0:
-        port = free_port()
+        # A free port picked here can be taken by another process before etcd or kube-apiserver
+        # binds it: try again with new ports when that happens.
+        for attempt in range(3):
+            try:
+                return _start(state, free_port(), timeout)
+            except ControlPlaneError as exc:
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
+                log("a picked port was taken meanwhile; retrying with new ports")
     if not port_free(port):
         raise ControlPlaneError(
             f"port {port} on 127.0.0.1 is already in use; stop what listens there or pass --port "
             "with a free port (--port 0 picks one)")
+    return _start(state, port, timeout)
+
+
+def _start(state: State, port: int, timeout: float) -> dict:
     build(CONTROL_PLANE)
     make_pki(state.pki)
     state.data.mkdir(parents=True, exist_ok=True)
