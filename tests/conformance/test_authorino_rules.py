@@ -9,7 +9,6 @@ to evaluate refuses the key.
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 
@@ -25,11 +24,8 @@ def decide(site, annotations):
     name = "rule-" + hashlib.sha256(repr(sorted((annotations or {}).items())).encode()).hexdigest()[:10]
     key = f"tlabs_sk_{name}_" + "7f" * 20
     site.kubectl_secret(f"tenant-{name}", key, annotations or {})
-    deadline = time.monotonic() + 10
-    while True:  # until Authorino has loaded the key (401 = not known yet)
-        decision = site.check(key, at=NOW)
-        if decision.http_status != 401 or time.monotonic() > deadline:
-            return decision.http_status
+    # until Authorino has loaded the key (401 = not known yet)
+    return site.wait_for(lambda d: d.http_status != 401, key, at=NOW).http_status
 
 
 @pytest.mark.parametrize("tier", ["free", "pro", "enterprise"])

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 
 AUTHCONFIG_API_VERSION = "authorino.kuadrant.io/v1beta3"
 # AuthObjectLabels, internal/controller/state_of_the_world.go
@@ -140,14 +141,12 @@ _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 def limit_identifier(policy_ns: str, policy_name: str, key: str, token: bool = False) -> str:
     """`limit.` (or `tokenlimit.`) + key with non-[A-Za-z0-9_] as `_` + `__` + 8 hex of SHA-256(ns/name/key)."""
-    import re  # pylint: disable=import-outside-toplevel
     digest = hashlib.sha256(f"{policy_ns}/{policy_name}/{key}".encode()).hexdigest()[:8]
     return ("tokenlimit." if token else "limit.") + re.sub(r"[^A-Za-z0-9_]", "_", key) + "__" + digest
 
 
 def window_seconds(window: str) -> int:
     """Rate.ToSeconds: int(time.ParseDuration(window).Seconds()), truncating (500ms -> 0)."""
-    import re  # pylint: disable=import-outside-toplevel
     parts = re.findall(r"(\d+)(ms|h|m|s)", window)
     if not parts or "".join(n + u for n, u in parts) != window:
         return 0  # parse error -> 0

@@ -66,27 +66,28 @@ fn char_index(haystack: &[char], needle: &[char], from: usize) -> Option<usize> 
     (from..haystack.len()).find(|&i| haystack[i..].starts_with(needle))
 }
 
-pub fn index_of(ftx: &FunctionContext, This(this): This<Arc<String>>, Arguments(args): Arguments) -> ResolveResult {
-    let needle: Vec<char> = string_arg(ftx, &args, 0)?.chars().collect();
+/// (haystack, needle, from) of `indexOf` / `lastIndexOf`, as characters; `from` checked against the haystack.
+fn search_args(ftx: &FunctionContext, this: &str, args: &[Value]) -> Result<(Vec<char>, Vec<char>, usize), ExecutionError> {
+    let needle: Vec<char> = string_arg(ftx, args, 0)?.chars().collect();
     let hay: Vec<char> = this.chars().collect();
-    let from = if args.len() > 1 { int_arg(ftx, &args, 1)? } else { 0 };
+    let from = if args.len() > 1 { int_arg(ftx, args, 1)? } else { 0 };
     if from < 0 || from as usize > hay.len() {
         return Err(ftx.error(format!("index {from} out of range")));
     }
-    Ok(match char_index(&hay, &needle, from as usize) {
+    Ok((hay, needle, from as usize))
+}
+
+pub fn index_of(ftx: &FunctionContext, This(this): This<Arc<String>>, Arguments(args): Arguments) -> ResolveResult {
+    let (hay, needle, from) = search_args(ftx, &this, &args)?;
+    Ok(match char_index(&hay, &needle, from) {
         Some(i) => Value::UInt(i as u64),
         None => Value::Int(-1),
     })
 }
 
 pub fn last_index_of(ftx: &FunctionContext, This(this): This<Arc<String>>, Arguments(args): Arguments) -> ResolveResult {
-    let needle: Vec<char> = string_arg(ftx, &args, 0)?.chars().collect();
-    let hay: Vec<char> = this.chars().collect();
-    let from = if args.len() > 1 { int_arg(ftx, &args, 1)? } else { 0 };
-    if from < 0 || from as usize > hay.len() {
-        return Err(ftx.error(format!("index {from} out of range")));
-    }
-    let tail = &hay[from as usize..];
+    let (hay, needle, from) = search_args(ftx, &this, &args)?;
+    let tail = &hay[from..];
     let found = if needle.is_empty() {
         Some(tail.len())
     } else {
