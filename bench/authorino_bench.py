@@ -42,7 +42,7 @@ import authorino as authorino_tool  # noqa: E402
 import controlplane as cp  # noqa: E402
 import kuadrant_translation as kt  # noqa: E402
 from authorino_client import AuthorinoClient  # noqa: E402
-from ansible_collections.tokenlabs.inference.plugins.module_utils import tier_model  # noqa: E402
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render  # noqa: E402
 
 PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 SELECTOR = {"app": "token-labs"}
@@ -94,7 +94,7 @@ class World:
         self.kubectl("create", "namespace", namespace)
         # The gateway namespace is part of the path, hence of the AuthConfig name and host: one per site.
         gateway_ns = f"gw-{namespace}"
-        policy = tier_model.render_policies(self.tiers, "Gateway", "token-labs-gateway", gateway_ns, SELECTOR)[
+        policy = policy_render.render_policies(self.tiers, "Gateway", "token-labs-gateway", gateway_ns, SELECTOR)[
             "AuthPolicy"]
         path = kt.path_id("eg", gateway_ns, "token-labs-gateway", "http", gateway_ns, "llm-inference", 0)
         authconfig = kt.authconfig_for(policy, path, namespace, gateway_ns, "llm-inference", 0)

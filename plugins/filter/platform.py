@@ -3,7 +3,7 @@
 # Apache License 2.0 (see LICENSE)
 """Filters that turn the platform inventory (model catalog, version pins, mirror) into
 Helm values and Kubernetes objects.  The logic lives in
-plugins/module_utils/model_catalog.py (pure, unit-tested); these are thin wrappers.
+plugins/module_utils/_model_catalog.py and _k8s_objects.py (no I/O, unit-tested); these are thin wrappers.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -12,7 +12,8 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import model_catalog
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _k8s_objects as k8s_objects
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_catalog as model_catalog
 
 
 def _plain(value):
@@ -80,24 +81,16 @@ def decode_deployment(model):
     return model_catalog.decode_deployment(model)
 
 
-def changed_definitions(definitions, dry_run_result):
-    return model_catalog.changed_definitions(list(definitions), dry_run_result)
-
-
-def dry_run_problems(definitions, dry_run_result):
-    return model_catalog.dry_run_problems(_plain(list(definitions)), _plain(dry_run_result))
-
-
 def pending_conditions(resources, names, condition_type):
-    return model_catalog.pending_conditions(resources, list(names), condition_type)
+    return k8s_objects.pending_conditions(resources, list(names), condition_type)
 
 
 def namespace_definition(name):
-    return model_catalog.namespace_definition(str(name))
+    return k8s_objects.namespace_definition(str(name))
 
 
 def helm_ownership_patch(name, api_version, kind, release, release_namespace):
-    return model_catalog.helm_ownership_patch(str(name), api_version, kind, release, release_namespace)
+    return k8s_objects.helm_ownership_patch(str(name), api_version, kind, release, release_namespace)
 
 
 class FilterModule(object):
@@ -117,8 +110,6 @@ class FilterModule(object):
             "pool_release": pool_release,
             "modelservice_release": modelservice_release,
             "decode_deployment": decode_deployment,
-            "changed_definitions": changed_definitions,
-            "dry_run_problems": dry_run_problems,
             "pending_conditions": pending_conditions,
             "namespace_definition": namespace_definition,
             "helm_ownership_patch": helm_ownership_patch,

@@ -23,7 +23,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
 
 AUTHCONFIG_GROUP_VERSION = "authorino.kuadrant.io/v1beta3"
 REFRESH_ANNOTATION = "tokenlabs.io/tenants-revision"

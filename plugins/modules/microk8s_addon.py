@@ -142,7 +142,7 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.tokenlabs.inference.plugins.module_utils.microk8s import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._microk8s import (
     BINARY_DIRS,
     CMD_DISABLE,
     CMD_ENABLE,
@@ -151,7 +151,7 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils.microk8s impor
     HAS_YAML,
     YAML_IMPORT_ERROR,
     MicroK8sError,
-    addon_not_found_name,
+    classify_output,
     describe_failure,
     describe_unavailable,
     microk8s_runner,
@@ -199,13 +199,14 @@ class AddonReconciler(object):
         self.module.fail_json(msg=msg, **self.result)
 
     def read_status(self):
-        res = self.runner.run(CMD_STATUS, check_rc=False, wait_ready=self.module.params["wait_ready_timeout"])
+        res = self.runner.run(CMD_STATUS, wait_ready=self.module.params["wait_ready_timeout"])
         output = res.output
         if res.rc != 0 or not res.out.strip():
-            if "acting as a node in a cluster" in output:
+            kind = classify_output(output)
+            if kind == "cluster_locked":
                 self.fail("this node is a worker in a MicroK8s cluster: %s Manage addons on a control-plane "
                           "node (the first host of microk8s_controllers)." % output.splitlines()[0].strip())
-            if "not running" in output:
+            if kind == "not_running":
                 self.fail("MicroK8s is not running (`microk8s status` rc=%s): %s. Start it with `microk8s start` "
                           "or inspect it with `microk8s inspect`." % (res.rc, output.strip()))
             self.fail(describe_failure(res.argv, res.rc, res.out, res.err))
@@ -271,9 +272,9 @@ class AddonReconciler(object):
         for verb, item in actions:
             short = split_addon_name(item["name"])[1]
             if verb == "enable":
-                res = self.runner.run(CMD_ENABLE, check_rc=False, addon=item["name"], addon_args=item["args"])
+                res = self.runner.run(CMD_ENABLE, addon=item["name"], addon_args=item["args"])
             else:
-                res = self.runner.run(CMD_DISABLE, check_rc=False, addon=item["name"])
+                res = self.runner.run(CMD_DISABLE, addon=item["name"])
             if res.rc != 0:
                 self.fail_partial(verb, item, res)
             if verb == "enable":
@@ -290,8 +291,7 @@ class AddonReconciler(object):
     def fail_partial(self, verb, item, res):
         detail = describe_failure(res.argv, res.rc, res.out, res.err,
                                   what="`microk8s %s %s`" % (verb, " ".join([item["name"]] + item["args"])))
-        missing = addon_not_found_name(res.output)
-        if missing:
+        if classify_output(res.output) == "addon_not_found":
             detail += " (the addon is not in any repository enabled on this node)"
         done = ["%s enabled" % n for n in self.result["enabled"]] + ["%s disabled" % n for n in self.result["disabled"]]
         detail += ". Applied before the failure: %s; nothing after it was attempted." % (", ".join(done) or "nothing")

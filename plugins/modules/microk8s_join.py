@@ -88,16 +88,16 @@ member:
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.tokenlabs.inference.plugins.module_utils.microk8s import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._microk8s import (
     BINARY_DIRS,
     CLUSTER_LOCK_PATH,
     CMD_JOIN,
     DEFAULT_SNAP_DATA,
     DQLITE_CLUSTER_PATH,
     HAS_YAML,
-    MSG_ALREADY_KNOWN,
     YAML_IMPORT_ERROR,
     MicroK8sError,
+    classify_output,
     describe_failure,
     join_url,
     microk8s_runner,
@@ -150,10 +150,10 @@ def main():
         if "/" not in binary:
             binary = module.get_bin_path(binary, required=True, opt_dirs=BINARY_DIRS)
         runner = microk8s_runner(module, binary, secrets=secrets)
-        res = runner.run(CMD_JOIN, check_rc=False, url=join_url(params["address"], token, params["check"]),
+        res = runner.run(CMD_JOIN, url=join_url(params["address"], token, params["check"]),
                          worker=params["worker"])
         if res.rc != 0:
-            if MSG_ALREADY_KNOWN in res.output:
+            if classify_output(res.output) == "already_known":
                 module.exit_json(changed=False, member="already_known",
                                  msg="the control plane already knows this node (already known to dqlite)")
             raise MicroK8sError(describe_failure(res.argv, res.rc, res.out, res.err, secrets,

@@ -85,10 +85,11 @@ check:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.tokenlabs.inference.plugins.module_utils.microk8s import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._microk8s import (
     BINARY_DIRS,
     CMD_ADD_NODE,
     MicroK8sError,
+    classify_output,
     describe_failure,
     microk8s_runner,
     parse_add_node,
@@ -121,10 +122,10 @@ def main():
         if "/" not in binary:
             binary = module.get_bin_path(binary, required=True, opt_dirs=BINARY_DIRS)
         runner = microk8s_runner(module, binary, secrets=secrets)
-        res = runner.run(CMD_ADD_NODE, check_rc=False, token=token, token_ttl=module.params["token_ttl"])
+        res = runner.run(CMD_ADD_NODE, token=token, token_ttl=module.params["token_ttl"])
         if res.rc != 0:
             hint = ""
-            if "acting as a node in a cluster" in res.output:
+            if classify_output(res.output) == "cluster_locked":
                 hint = " This node is a worker; register tokens on a control-plane node."
             raise MicroK8sError(describe_failure(res.argv, res.rc, res.out, res.err, secrets,
                                                  what="`microk8s add-node`") + hint)

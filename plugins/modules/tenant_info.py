@@ -140,16 +140,18 @@ tenants:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import tenant_model as tm
-from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import (
     ApiError, auth_argument_spec, connect)
-from ansible_collections.tokenlabs.inference.plugins.module_utils.tenant_reconcile import list_tenant_secrets
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_reconcile import list_tenant_secrets
 
 
 def main():
     module = AnsibleModule(
         argument_spec=auth_argument_spec(dict(
-            tm.TENANT_SECRETS_ARG_SPEC,
+            tenant_module.argument_spec(tenant_module.TENANT_SECRETS_ARG_SPEC),
             name=dict(type="list", elements="str"),
             tier=dict(type="list", elements="str"),
         )),
@@ -157,15 +159,15 @@ def main():
     p = module.params
     try:
         api = connect(module)
-        live = tm.LiveIndex(list_tenant_secrets(api, p["namespace"], p["selector"]))
+        live = tenant_secret.LiveIndex(list_tenant_secrets(api, p["kuadrant_namespace"], p["tenant_selector"]))
     except ApiError as err:
         module.fail_json(msg=str(err))
-    now = tm.utcnow()
+    now = validation.utcnow()
     tenants = []
     for name in live.all_tenants():
         if p["name"] and name not in p["name"]:
             continue
-        view = tm.describe_tenant(live, name, now)
+        view = tenant_secret.describe_tenant(live, name, now)
         if p["tier"] and view["tier"] not in p["tier"]:
             continue
         tenants.append(view)

@@ -28,6 +28,7 @@ description:
 author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
+  - tokenlabs.inference.tenant_secrets
   - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes
 attributes:
@@ -70,16 +71,6 @@ options:
     description: Namespace of the target; the policies are created there (Kuadrant requires the same namespace).
     type: str
     default: token-labs
-  kuadrant_namespace:
-    description:
-      - Namespace of Kuadrant, where the tenant key Secrets live (the AuthPolicy's API keys are looked up in the
-        namespace of the generated AuthConfig). Used to find tenants that still use a tier.
-    type: str
-    default: kuadrant-system
-  tenant_selector:
-    description: Labels that mark a Secret as a tenant API key (shared with the tenant modules).
-    type: dict
-    default: {app: token-labs}
   token_paths:
     description:
       - URL paths (without query string) whose responses carry OpenAI C(usage) and are token-limited.
@@ -158,27 +149,27 @@ policies:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils.k8s_api import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import (
     ApiError, auth_argument_spec, connect)
-from ansible_collections.tokenlabs.inference.plugins.module_utils import tier_model
-from ansible_collections.tokenlabs.inference.plugins.module_utils.tier_policy_apply import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_table as tier_table
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tier_policy_apply import (
     PolicyApplyError, reconcile_policies, remove_policies)
 
 
 def main():
-    spec = auth_argument_spec(dict(
+    spec = auth_argument_spec(tenant_module.argument_spec(tenant_module.TENANT_SECRETS_ARG_SPEC, dict(
         tiers=dict(type="dict"),
-        target_kind=dict(type="str", choices=sorted(tier_model.TARGET_KINDS), default="Gateway"),
+        target_kind=dict(type="str", choices=sorted(tier_table.TARGET_KINDS), default="Gateway"),
         target_name=dict(type="str", default="token-labs-gateway"),
         target_namespace=dict(type="str", default="token-labs"),
-        kuadrant_namespace=dict(type="str", default="kuadrant-system"),
-        tenant_selector=dict(type="dict", default={"app": "token-labs"}),
-        token_paths=dict(type="list", elements="str", default=list(tier_model.DEFAULT_TOKEN_PATHS), no_log=False),
-        auth_policy_name=dict(type="str", default=tier_model.DEFAULT_POLICY_NAMES["AuthPolicy"]),
-        request_policy_name=dict(type="str", default=tier_model.DEFAULT_POLICY_NAMES["RateLimitPolicy"]),
-        token_policy_name=dict(type="str", default=tier_model.DEFAULT_POLICY_NAMES["TokenRateLimitPolicy"]),
+        token_paths=dict(type="list", elements="str", default=list(tier_table.DEFAULT_TOKEN_PATHS), no_log=False),
+        auth_policy_name=dict(type="str", default=tier_table.DEFAULT_POLICY_NAMES["AuthPolicy"]),
+        request_policy_name=dict(type="str", default=tier_table.DEFAULT_POLICY_NAMES["RateLimitPolicy"]),
+        token_policy_name=dict(type="str", default=tier_table.DEFAULT_POLICY_NAMES["TokenRateLimitPolicy"]),
         state=dict(type="str", choices=["present", "absent"], default="present"),
-    ))
+    )))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("state", "present", ("tiers",))])
     params = module.params
@@ -189,11 +180,11 @@ def main():
     }
     # Everything the operator typed is checked before connecting.
     try:
-        tier_model.validate_policy_inputs(
+        policy_render.validate_policy_inputs(
             params["target_kind"], params["target_name"], params["target_namespace"], names,
             params["token_paths"], params["tenant_selector"], params["kuadrant_namespace"])
-        table = tier_model.validate_tiers(params["tiers"]) if params["state"] == "present" else None
-    except tier_model.TierTableError as exc:
+        table = tier_table.validate_tiers(params["tiers"]) if params["state"] == "present" else None
+    except tier_table.TierTableError as exc:
         module.fail_json(msg=str(exc), errors=exc.errors, changed=False)
 
     try:

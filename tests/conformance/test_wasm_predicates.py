@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import quota_harness as qh
-from ansible_collections.tokenlabs.inference.plugins.module_utils import tier_model as tm
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render
 
 DEFAULT_TIERS = {t: {"requests_per_minute": 1, "tokens_per_minute": 1} for t in ("free", "pro", "enterprise")}
 
@@ -25,7 +25,7 @@ def cel(tmp_path_factory):
 
 
 def render(**kwargs):
-    return tm.render_policies(DEFAULT_TIERS, "Gateway", "token-labs-gateway", "token-labs", {"app": "token-labs"},
+    return policy_render.render_policies(DEFAULT_TIERS, "Gateway", "token-labs-gateway", "token-labs", {"app": "token-labs"},
                               **kwargs)
 
 
@@ -62,7 +62,7 @@ def test_tier_predicates_are_disjoint(cel, kind, groups, expected):
 
 def test_a_missing_tier_is_an_error_not_a_match(cel):
     """groups null (no annotation): split on null errors -- Authorino refuses such keys first (403)."""
-    answer = cel.eval(tm.tier_predicate("free", DEFAULT_TIERS), **attributes(None))
+    answer = cel.eval(policy_render.tier_predicate("free", DEFAULT_TIERS), **attributes(None))
     assert "error" in answer
 
 

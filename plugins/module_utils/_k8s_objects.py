@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: TokenLabs engineering
+# Apache License 2.0 (see LICENSE)
+"""Kubernetes objects the platform roles build, and reading their conditions.
+
+Private to this collection (not an API for other collections; it may change
+without notice).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+def pending_conditions(resources, names, condition_type):
+    """Objects among ``names`` whose condition ``condition_type`` is not "True".
+
+    Returns name -> list of "Type=Status (Reason: message)" strings describing the
+    object's current conditions, or ["object not found"], so a failed wait can say why.
+    """
+    by_name = {}
+    for obj in resources or []:
+        by_name[((obj or {}).get("metadata") or {}).get("name")] = obj
+    pending = {}
+    for name in names:
+        obj = by_name.get(name)
+        if obj is None:
+            pending[name] = ["object not found"]
+            continue
+        conditions = ((obj.get("status") or {}).get("conditions")) or []
+        if any(c.get("type") == condition_type and str(c.get("status")) == "True" for c in conditions):
+            continue
+        described = []
+        for cond in conditions:
+            text = "%s=%s" % (cond.get("type"), cond.get("status"))
+            if cond.get("reason") or cond.get("message"):
+                text += " (%s: %s)" % (cond.get("reason", ""), cond.get("message", ""))
+            described.append(text)
+        pending[name] = described or ["no status conditions reported yet"]
+    return pending
+
+
+def namespace_definition(name, part_of="token-labs"):
+    """A Namespace labelled as part of the platform."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": part_of}}}
+
+
+def helm_ownership_patch(name, api_version, kind, release, release_namespace, namespace=None):
+    """Metadata-only patch that lets Helm adopt an existing object into ``release``."""
+    metadata = {"name": name,
+                "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                "annotations": {"meta.helm.sh/release-name": release,
+                                "meta.helm.sh/release-namespace": release_namespace}}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata}

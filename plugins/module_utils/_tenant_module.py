@@ -1,0 +1,242 @@
+# -*- coding: utf-8 -*-
+# Copyright: TokenLabs engineering
+# Apache License 2.0 (see LICENSE)
+"""The one run function and option spec behind the ``tenant`` and ``tenants`` modules.
+
+Private to this collection (not an API for other collections; it may change
+without notice).
+
+``tenant`` (the runbook) turns its parameters into a one-item list; ``tenants``
+(the inventory) passes its list. Both then go through :func:`run`: validate
+everything, connect, load the live tenants with one LIST, check ownership and
+cross-tenant rules, plan, make sure every new key has somewhere to go, apply,
+and build the result (never a key unless asked for). The option specs here and
+the ``tenant_fields`` / ``tenant_secrets`` doc fragments describe the same
+options.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError, connect
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_reconcile import (
+    Reconciler, check_key_destination, refresh_warning)
+
+# Where tenant Secrets live (doc fragment tokenlabs.inference.tenant_secrets); tier_policies shares it.
+TENANT_SECRETS_ARG_SPEC = {
+    "kuadrant_namespace": {"type": "str", "default": "kuadrant-system", "aliases": ["namespace"]},
+    "tenant_selector": {"type": "dict", "default": {"app": "token-labs"}, "aliases": ["selector"]},
+}
+
+# The fields of one tenant (doc fragment tokenlabs.inference.tenant_fields): top-level options of
+# ``tenant``, suboptions of ``tenants[]``.
+TENANT_FIELDS_ARG_SPEC = {
+    "name": {"type": "str", "required": True},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "tier": {"type": "str"},
+    "user_id": {"type": "str"},
+    "display_name": {"type": "str"},
+    "contact": {"type": "str"},
+    "expires_at": {"type": "str"},
+    "api_key": {"type": "str", "no_log": True},
+    "rotate": {"type": "bool", "default": False},
+    "key_generation": {"type": "int", "no_log": False},
+    "grace_period": {"type": "str"},
+    "take_over": {"type": "bool", "default": False},
+}
+
+# Options of both modules about the run itself (tiers, where new keys go).
+TENANT_RUN_ARG_SPEC = {
+    "tiers": {"type": "raw"},
+    "key_dir": {"type": "path"},
+    "return_keys": {"type": "bool", "default": False, "aliases": ["return_key"]},
+}
+
+# Above this many generated keys, no_log_values are not registered (see run()).
+NO_LOG_VALUES_MAX = 1000
+
+
+def argument_spec(*parts):
+    """A fresh argument spec merged from ``parts`` (dicts of option specs)."""
+    spec = {}
+    for part in parts:
+        for name, value in part.items():
+            spec[name] = dict(value)
+    return spec
+
+
+def _key_destination_errors(key_dir, key_file):
+    errors = []
+    if key_dir and os.path.exists(key_dir) and not os.path.isdir(key_dir):
+        errors.append("key_dir %s exists and is not a directory" % key_dir)
+    elif key_dir:
+        problem = check_key_destination(os.path.join(key_dir, "probe.key"))
+        if problem:
+            errors.append("key_dir: " + problem)
+    problem = check_key_destination(key_file)
+    if problem:
+        errors.append("api_key_file: " + problem)
+    return errors
+
+
+def _owner_errors(specs, owner):
+    errors = []
+    for spec in specs:
+        spec.owner = owner
+        if spec.rotate and owner == ownership.INVENTORY:
+            errors.append("tenant %r: rotate=true would rotate the key again on every run; raise key_generation "
+                          "by one instead (the key is rotated once, with the optional grace_period)" % spec.name)
+        if spec.grace_period not in (None, "") and not spec.rotate and spec.key_generation is None:
+            errors.append("tenant %r: grace_period %r only applies together with %s"
+                          % (spec.name, spec.grace_period,
+                             "key_generation" if owner == ownership.INVENTORY else "rotate=true"))
+    return errors
+
+
+class TenantRun(object):
+    """One run of a tenant module: ``items`` (tenant dicts), ``owner`` (inventory or runbook)."""
+
+    def __init__(self, module, items, owner, key_file=None, prune=False, prune_max_share=0.5, prune_override=False,
+                 concurrency=16):
+        self.module = module
+        self.params = module.params
+        self.items = items
+        self.owner = owner
+        self.key_file = key_file
+        self.prune = prune
+        self.prune_max_share = prune_max_share
+        self.prune_override = prune_override
+        self.concurrency = concurrency
+        self.now = validation.utcnow()
+
+    def fail(self, prefix, errors, **extra):
+        self.module.fail_json(msg=prefix + "; ".join(errors), errors=errors, **extra)
+
+    def key_path_for(self, tenant_plan):
+        if self.key_file:
+            return self.key_file
+        return os.path.join(self.params["key_dir"], tenant_plan.name + ".key")
+
+    def validate(self):
+        """Every check that needs no cluster; fails the module before connecting."""
+        p = self.params
+        try:
+            tiers = tenant_spec.normalize_tiers(p["tiers"])
+        except tenant_spec.TenantError as err:
+            self.module.fail_json(msg=str(err), errors=[str(err)])
+        specs, errors = tenant_spec.validate_items(self.items, tiers)
+        if tiers is None and any(s.state == "present" for s in specs):
+            errors.append("tiers is required to create or change tenants: pass the tier table (tokenlabs_tiers) "
+                          "or the list of tier names")
+        errors.extend(_owner_errors(specs, self.owner))
+        if not 0 <= self.prune_max_share <= 1:
+            errors.append("prune_max_share %r must be between 0 and 1" % self.prune_max_share)
+        if self.concurrency < 1:
+            errors.append("concurrency %r must be at least 1" % self.concurrency)
+        errors.extend(_key_destination_errors(p["key_dir"], self.key_file))
+        if errors:
+            self.fail("invalid tenants, nothing was changed: ", errors)
+        return specs
+
+    def plan(self, reconciler, specs):
+        """Load the live tenants and plan; fails naming every problem before anything is written."""
+        live = reconciler.load()
+        pruned = planning.prune_candidates(specs, live) if self.prune else []
+        errors = ownership.ownership_errors(specs, live, self.owner)
+        errors.extend(planning.check_cross_tenant(specs, live, pruned))
+        problem = planning.prune_problem(pruned, live, self.prune_max_share, self.prune_override)
+        if problem:
+            errors.append(problem)
+        plan, plan_errors = planning.build_plan(specs, live, reconciler.namespace, reconciler.selector, self.now,
+                                                prune=self.prune)
+        errors.extend(plan_errors)
+        generated = [tp for tp in plan.tenants if tp.key_generated]
+        if generated and not (self.key_file or self.params["key_dir"] or self.params["return_keys"]):
+            errors.append("%d tenant(s) need a new key (%s) but it has nowhere to go: set key_dir or api_key_file "
+                          "(0600 files on the controller) or return_keys=true; nothing was changed"
+                          % (len(generated), ", ".join(tp.name for tp in generated[:20])))
+        if errors:
+            self.fail("invalid tenants, nothing was changed: ", errors, stats=reconciler.stats())
+        if not self.params["return_keys"] and len(generated) <= NO_LOG_VALUES_MAX:
+            # Defence in depth only: keys are never put into the result. Ansible scans every output
+            # string for every no_log value, which costs seconds for thousands of keys, so large runs
+            # rely on redact_generated_keys() (one pass) instead.
+            for tenant_plan in generated:
+                self.module.no_log_values.add(tenant_plan.new_key)
+        return plan
+
+    def execute(self):
+        """Validate, plan, apply; returns (result dict, plan, applied TenantPlans). Fails the module on errors."""
+        specs = self.validate()
+        p = self.params
+        try:
+            api = connect(self.module, workers=self.concurrency)
+            reconciler = Reconciler(api, p["kuadrant_namespace"], p["tenant_selector"], now=self.now,
+                                    workers=self.concurrency)
+            plan = self.plan(reconciler, specs)
+            deliver = self.key_file or p["key_dir"]
+            result = reconciler.apply(plan, specs, key_path_for=self.key_path_for if deliver else None)
+        except ApiError as err:
+            self.module.fail_json(msg=str(err))
+        return self.shape(result, plan, reconciler.stats())
+
+    def shape(self, result, plan, stats):
+        check_mode = self.module.check_mode
+        applied = result.pop("applied")
+        diff = result.pop("diff")
+        out = dict(result, expired=sorted(plan.expired), stats=stats,
+                   changed=stats["writes"] > 0 or (check_mode and any(tp.actions for tp in applied)))
+        if check_mode or not (self.key_file or self.params["key_dir"]):
+            out.pop("key_files")
+        if self.params["return_keys"] and not check_mode:
+            out["api_keys"] = dict((tp.name, tp.new_key) for tp in applied if tp.key_generated)
+        if self.module._diff:
+            changed = set(out["created"] + out["updated"] + out["deleted"])
+            out["diff"] = {"before": dict((n, v) for n, v in diff["before"].items() if n in changed and v),
+                           "after": dict((n, v) for n, v in diff["after"].items() if n in changed and v)}
+        warning = refresh_warning(out["authorino_refresh"])
+        if warning:
+            self.module.warn(warning)
+        for name in plan.expired:
+            self.module.warn("tenant %r has expired (expires_at in the past); revoke it (state=absent) or extend "
+                             "expires_at" % name)
+        return out, applied
+
+    def finish(self, out):
+        """Redact, and exit (or fail naming every failed tenant and what was applied)."""
+        if not self.params["return_keys"]:
+            out = tenant_keys.redact_generated_keys(out)
+        if out["failures"]:
+            out["msg"] = ("%d tenant(s) failed, the others were applied (created %d, updated %d, deleted %d): %s"
+                          % (len(out["failures"]), len(out["created"]), len(out["updated"]), len(out["deleted"]),
+                             "; ".join("%s: %s" % (f["name"], f["error"]) for f in out["failures"])))
+            self.module.fail_json(**out)
+        self.module.exit_json(**out)
+
+
+def single_tenant_view(out, applied, name, key_file, check_mode):
+    """The ``tenant`` module's extra result fields for its one tenant."""
+    final = applied[0] if applied else None
+    if final is None:
+        return {"outcome": "failed", "changes": [], "tenant": None}
+    outcome = final.kind if final.actions else "unchanged"
+    view = {"outcome": outcome, "changes": final.changes,
+            "tenant": final.after if outcome != "deleted" else None}
+    if view["tenant"]:
+        view["fingerprint"] = view["tenant"].get("fingerprint")
+    if final.key_generated and not check_mode:
+        if key_file or "key_files" in out:
+            view["api_key_file"] = (out.get("key_files") or {}).get(name, key_file)
+        if "api_keys" in out:
+            view["api_key"] = out["api_keys"].get(name)
+    if "diff" in out:
+        view["diff"] = {"before": final.before or {}, "after": view["tenant"] or {}}
+    return view

@@ -1,0 +1,248 @@
+# -*- coding: utf-8 -*-
+# Copyright: TokenLabs engineering
+# Apache License 2.0 (see LICENSE)
+"""Reconcile desired tenants against the cluster: shared by the tenant and tenants modules.
+
+Private to this collection (not an API for other collections).
+
+One LIST by label, a plan from _tenant_plan (no I/O), then the writes of each
+tenant in order, tenants concurrently; a 409 Conflict re-reads that tenant and
+re-plans it.  New keys are delivered to 0600 files only after their write
+succeeded (staged next to the target first, so a failed write never replaces
+a file that still holds a working key).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import resource
+import secrets
+import tempfile
+import time
+
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _authorino_refresh
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError, run_concurrently
+
+CONFLICT_ATTEMPTS = 5
+LIST_PAGE = 500
+
+
+def secrets_path(namespace, name=None):
+    base = "/api/v1/namespaces/%s/secrets" % namespace
+    return base + "/" + name if name else base
+
+
+def list_tenant_secrets(api, namespace, selector):
+    return api.list(secrets_path(namespace), label_selector=tenant_secret.label_selector(selector), limit=LIST_PAGE)
+
+
+# ---------------------------------------------------------------------------- key files
+def stage_key_file(path, key):
+    """Write ``key`` to a new 0600 file next to ``path``; returns the staged path."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700, exist_ok=True)  # tenants are applied concurrently
+    fd, staged = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".new", dir=directory)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (key + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return staged
+
+
+def commit_key_file(staged, path):
+    os.replace(staged, path)
+    os.chmod(path, 0o600)
+
+
+def discard_key_file(staged):
+    try:
+        os.unlink(staged)
+    except OSError:
+        pass
+
+
+def check_key_destination(path):
+    """Problem with a key file destination, or None (checked before any write)."""
+    if not path:
+        return None
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return "key file %s is a directory; give a file path" % path
+    parent = os.path.dirname(path)
+    probe = parent
+    while probe and not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if probe and not os.access(probe, os.W_OK):
+        return "key file %s cannot be written (no write permission on %s)" % (path, probe)
+    return None
+
+
+# ---------------------------------------------------------------------------- writes
+def _execute(api, namespace, action):
+    path = secrets_path(namespace, action.secret)
+    if action.verb == "create":
+        try:
+            return api.create(secrets_path(namespace), action.body)
+        except ApiError as err:
+            if api.dry_run and err.status == 404 and err.details.get("kind") == "namespaces":
+                return None  # check mode before the namespace exists: nothing to validate against
+            raise
+    if action.verb == "patch":
+        return api.merge_patch(path, action.body)
+    if action.verb == "delete":
+        return api.delete(path, missing_ok=True)
+    raise ValueError("unknown action %r" % action.verb)  # pragma: no cover
+
+
+def _refresh(api, namespace, selector, spec, tenant_plan, retired_names):
+    main = api.get(secrets_path(namespace, tenant_secret.secret_name(spec.name)), missing_ok=True)
+    if main is not None:
+        labels = (main.get("metadata") or {}).get("labels") or {}
+        wanted = tenant_secret.required_labels(selector)
+        if any(labels.get(k) != v for k, v in wanted.items()):
+            raise tenant_secret.TenantError(
+                "Secret %s already exists in namespace %s but is not a tenant Secret (it lacks the labels %s); "
+                "delete or rename it, or choose another tenant name"
+                % (tenant_secret.secret_name(spec.name), namespace, tenant_secret.label_selector(selector)))
+    retired = []
+    for name in retired_names:
+        secret = api.get(secrets_path(namespace, name), missing_ok=True)
+        if secret is not None:
+            retired.append(secret)
+    return main, retired
+
+
+class Reconciler(object):
+    """Loads the live tenants and applies planned tenants; ``key_path_for`` in :meth:`apply` says where new keys go."""
+
+    def __init__(self, api, namespace, selector, now=None, workers=16):
+        self.api = api
+        self.namespace = namespace
+        self.selector = selector or {}
+        self.now = now or validation.utcnow()
+        self.workers = workers
+        self.live = None
+        self.started = time.time()
+
+    def load(self):
+        self.live = tenant_secret.LiveIndex(list_tenant_secrets(self.api, self.namespace, self.selector))
+        return self.live
+
+    def apply_one(self, spec, tenant_plan, key_path=None):
+        """Apply one tenant's plan (retrying conflicts).  Returns the final TenantPlan."""
+        staged = None
+        if key_path and tenant_plan.new_key and not self.api.dry_run:
+            staged = stage_key_file(key_path, tenant_plan.new_key)
+        current = tenant_plan
+        retired_names = [a.secret for a in tenant_plan.actions if tenant_secret.RETIRED_INFIX in a.secret]
+        retired_names += [s["metadata"]["name"] for s in self.live.retired.get(spec.name, [])]
+        try:
+            for attempt in range(CONFLICT_ATTEMPTS):
+                try:
+                    for action in current.actions:
+                        _execute(self.api, self.namespace, action)
+                    break
+                except ApiError as err:
+                    if err.status != 409 or attempt == CONFLICT_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
+                    main, retired = _refresh(self.api, self.namespace, self.selector, spec, current,
+                                             sorted(set(retired_names)))
+                    replanned = planning.plan_tenant(spec, main, retired, self.namespace, self.selector, self.now,
+                                               new_key=tenant_plan.new_key if tenant_plan.key_generated or
+                                               spec.rotate else None)
+                    replanned.key_generated = tenant_plan.key_generated
+                    replanned.before = tenant_plan.before
+                    current = replanned
+            if staged and current.new_key == tenant_plan.new_key:
+                commit_key_file(staged, key_path)
+                staged = None
+        finally:
+            if staged:
+                discard_key_file(staged)
+        return current
+
+    def apply(self, plan, specs, key_path_for=None):
+        """Apply every tenant plan concurrently.  Returns a result dict (no keys in it)."""
+        by_name = dict((s.name, s) for s in specs)
+        work = [tp for tp in plan.tenants if tp.actions]
+        unchanged = [tp.name for tp in plan.tenants if not tp.actions]
+
+        def _one(tenant_plan):
+            spec = by_name.get(tenant_plan.name) or tenant_spec.TenantSpec(name=tenant_plan.name, state="absent")
+            key_path = key_path_for(tenant_plan) if (key_path_for and tenant_plan.key_generated) else None
+            return self.apply_one(spec, tenant_plan, key_path)
+
+        outcomes = run_concurrently(_one, work, workers=self.workers)
+        result = {"created": [], "updated": [], "deleted": [], "unchanged": unchanged, "failures": [],
+                  "changes": {}, "key_files": {}}
+        diff_before, diff_after = {}, {}
+        applied = []
+        for tenant_plan, final, error in outcomes:
+            if error is not None:
+                keys = [tenant_plan.new_key, (by_name.get(tenant_plan.name) and by_name[tenant_plan.name].api_key)]
+                result["failures"].append({"name": tenant_plan.name, "error": tenant_keys.scrub(_describe(error), keys)})
+                continue
+            final = final or tenant_plan
+            applied.append(final)
+            kind = final.kind if final.actions else "unchanged"
+            result[kind].append(final.name)
+            result["changes"][final.name] = final.changes
+            diff_before[final.name] = final.before
+            diff_after[final.name] = final.after
+            if key_path_for and final.key_generated:
+                result["key_files"][final.name] = key_path_for(final)
+        for field in ("created", "updated", "deleted", "unchanged"):
+            result[field].sort()
+        result["authorino_refresh"] = self.refresh_authorino(result["updated"])
+        result["failures"].sort(key=lambda f: f["name"])
+        result["diff"] = {"before": diff_before, "after": diff_after}
+        result["applied"] = applied
+        return result
+
+    def refresh_authorino(self, updated):
+        """After changes to existing tenant Secrets, make Authorino re-read them (see _authorino_refresh).
+
+        Creates and deletes reach Authorino through its Secret watch; an update
+        that keeps the key (tier, expiry) does not.  Nothing in check mode.
+        """
+        if not updated or self.api.dry_run:
+            return None
+        revision = "%s-%s" % (validation.format_time(validation.utcnow()), secrets.token_hex(4))
+        return _authorino_refresh.refresh(self.api, self.namespace, self.selector, revision)
+
+    def stats(self):
+        return {
+            "listed": len(self.live.by_secret) if self.live else 0,
+            "writes": self.api.writes,
+            "seconds": round(time.time() - self.started, 3),
+            "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        }
+
+
+def refresh_warning(refresh):
+    """Operator warning when Authorino could not be told to re-read changed tenants, else None."""
+    if not refresh or not refresh.get("skipped"):
+        return None
+    return ("tenant Secrets were changed, but Authorino was not told to re-read them (%s): until it re-reads its "
+            "AuthConfigs (or restarts) it keeps the previous tier and expiry of keys that did not change. Grant "
+            "the module get/list/patch on authconfigs.authorino.kuadrant.io in the Kuadrant namespace "
+            "(roles/tenant_manager_access does)." % refresh["skipped"])
+
+
+def _describe(error):
+    if isinstance(error, (ApiError, tenant_secret.TenantError)):
+        return str(error)
+    if isinstance(error, OSError):
+        return "could not write the key file: %s" % error
+    return "%s: %s" % (type(error).__name__, error)

@@ -1,0 +1,27 @@
+"""Unit tests of the objects the roles build and of reading object conditions (k8s_wait)."""
+
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _k8s_objects as k8s_objects
+
+
+def test_pending_conditions():
+    resources = [
+        {"metadata": {"name": "ready"}, "status": {"conditions": [{"type": "Available", "status": "True"}]}},
+        {"metadata": {"name": "slow"}, "status": {"conditions": [
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
+             "message": "Deployment does not have minimum availability."}]}},
+        {"metadata": {"name": "new"}},
+    ]
+    assert k8s_objects.pending_conditions(resources, ["ready", "slow", "new", "gone"], "Available") == {
+        "slow": ["Available=False (MinimumReplicasUnavailable: Deployment does not have minimum availability.)"],
+        "new": ["no status conditions reported yet"],
+        "gone": ["object not found"],
+    }
+
+
+def test_helm_ownership_patch_and_namespace():
+    patch = k8s_objects.helm_ownership_patch("kuadrants.kuadrant.io", "apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                                    "kuadrant-operator", "kuadrant-system")
+    assert patch["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "Helm"}
+    assert patch["metadata"]["annotations"] == {"meta.helm.sh/release-name": "kuadrant-operator",
+                                                "meta.helm.sh/release-namespace": "kuadrant-system"}
+    assert k8s_objects.namespace_definition("token-labs")["metadata"]["labels"] == {"app.kubernetes.io/part-of": "token-labs"}

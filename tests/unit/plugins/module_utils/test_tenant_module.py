@@ -1,0 +1,86 @@
+"""The shared tenant run: one option spec, one doc fragment, the same rules for both modules."""
+
+from __future__ import annotations
+
+import yaml
+
+from ansible_collections.tokenlabs.inference.plugins.doc_fragments.tenant_fields import ModuleDocFragment as Fields
+from ansible_collections.tokenlabs.inference.plugins.doc_fragments.tenant_secrets import ModuleDocFragment as Where
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+
+from tenant_fixtures import TIERS
+
+
+def _documented(text, *path):
+    options = yaml.safe_load(text)["options"]
+    for key in path:
+        options = options[key]
+    return options
+
+
+def _same(doc_options, spec):
+    assert sorted(doc_options) == sorted(spec)
+    for name, option in spec.items():
+        doc = doc_options[name]
+        assert doc["type"] == option["type"], name
+        assert doc.get("default") == option.get("default"), name
+        assert doc.get("required", False) == option.get("required", False), name
+        assert doc.get("choices") == option.get("choices"), name
+        assert sorted(doc.get("aliases", [])) == sorted(option.get("aliases", [])), name
+
+
+def test_one_fragment_documents_the_spec_for_both_modules():
+    fields = tenant_module.TENANT_FIELDS_ARG_SPEC
+    run = tenant_module.TENANT_RUN_ARG_SPEC
+    _same(_documented(Fields.DOCUMENTATION), dict(fields, **run))
+    _same(_documented(Fields.TENANTS, "tenants", "suboptions"), fields)
+    _same({k: v for k, v in _documented(Fields.TENANTS).items() if k != "tenants"}, run)
+    _same(_documented(Where.DOCUMENTATION), tenant_module.TENANT_SECRETS_ARG_SPEC)
+    # the descriptions are the very same text
+    assert _documented(Fields.DOCUMENTATION)["grace_period"] == \
+        _documented(Fields.TENANTS, "tenants", "suboptions")["grace_period"]
+
+
+def test_the_field_spec_matches_what_validation_accepts():
+    assert set(tenant_module.TENANT_FIELDS_ARG_SPEC) | {"create"} == set(tenant_spec.TENANT_FIELDS)
+
+
+def test_argument_spec_is_a_fresh_merge():
+    spec = tenant_module.argument_spec(tenant_module.TENANT_SECRETS_ARG_SPEC, {"x": {"type": "int"}})
+    spec["kuadrant_namespace"]["default"] = "changed"
+    assert tenant_module.TENANT_SECRETS_ARG_SPEC["kuadrant_namespace"]["default"] == "kuadrant-system"
+
+
+def _specs(*items):
+    specs, errors = tenant_spec.validate_items(list(items), TIERS)
+    assert not errors
+    return specs
+
+
+def test_grace_period_without_a_rotation_is_refused_by_both_owners():
+    for owner, fix in ((ownership.RUNBOOK, "rotate=true"), (ownership.INVENTORY, "key_generation")):
+        for grace in ("0", "24h"):
+            errors = tenant_module._owner_errors(_specs({"name": "acme", "grace_period": grace}), owner)
+            assert errors == ["tenant 'acme': grace_period %r only applies together with %s" % (grace, fix)]
+    assert tenant_module._owner_errors(_specs({"name": "a", "rotate": True, "grace_period": "1h"}),
+                                       ownership.RUNBOOK) == []
+    assert tenant_module._owner_errors(_specs({"name": "a", "key_generation": 2, "grace_period": "1h"}),
+                                       ownership.INVENTORY) == []
+
+
+def test_inventory_refuses_rotate_and_every_spec_gets_its_owner():
+    specs = _specs({"name": "a", "rotate": True}, {"name": "b"})
+    errors = tenant_module._owner_errors(specs, ownership.INVENTORY)
+    assert len(errors) == 1 and "raise key_generation" in errors[0]
+    assert [s.owner for s in specs] == ["inventory", "inventory"]
+    assert tenant_module._owner_errors(_specs({"name": "a", "rotate": True}), ownership.RUNBOOK) == []
+
+
+def test_key_destination_errors(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    assert "is not a directory" in tenant_module._key_destination_errors(str(not_a_dir), None)[0]
+    assert "is a directory" in tenant_module._key_destination_errors(None, str(tmp_path))[0]
+    assert tenant_module._key_destination_errors(str(tmp_path / "keys"), str(tmp_path / "k.key")) == []
