@@ -49,8 +49,11 @@ class Bench:
         self.kubeconfig = info["kubeconfig"]
         self.audit_log = Path(info["audit_log"])
         sys.path.insert(0, str(CONTROLPLANE.parent))
+        sys.path.insert(0, str(REPO / "tests"))
         import controlplane  # noqa: E402 - local tool module
+        from support import audit  # noqa: E402 - the audit-log reader the tests use
         self.controlplane = controlplane
+        self.audit = audit
         self.kubectl_bin = str(controlplane.binary("kubectl"))
 
     def down(self):
@@ -66,7 +69,7 @@ class Bench:
     def writes_since(self, mark, namespace):
         """Secret writes in ``namespace`` after ``mark``, once the audit log has caught up."""
         sentinel = "sentinel-" + uuid.uuid4().hex[:8]
-        writes = self.controlplane.settled_audit_writes(
+        writes = self.audit.settled_audit_writes(
             self.audit_log, mark, sentinel=sentinel, timeout=60,
             make_sentinel=lambda: self.kubectl("create", "configmap", sentinel, "-n", namespace))
         return sum(1 for w in writes if (w.get("objectRef") or {}).get("namespace") == namespace

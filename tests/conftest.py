@@ -22,7 +22,7 @@ import pytest
 COLLECTIONS = Path(__file__).resolve().parent.parent / ".cache" / "collections"
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
-from cluster import CONTROLPLANE, ControlPlane, mirror_path  # noqa: E402  pylint: disable=wrong-import-position
+from support.cluster import CONTROLPLANE, ControlPlane, mirror_path  # noqa: E402  pylint: disable=wrong-import-position
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: TokenLabs engineering
 # Apache License 2.0 (see LICENSE)
-"""Pure helpers for the MicroK8s modules of this collection.
+"""Helpers for the MicroK8s modules of this collection: parsing, planning, running the CLI.
 
 Private to this collection (not an API for other collections; it may change
 without notice).

@@ -116,6 +116,7 @@ class TenantRun(object):
         self.prune_override = prune_override
         self.concurrency = concurrency
         self.now = validation.utcnow()
+        self.plan_tenants = []
 
     def fail(self, prefix, errors, **extra):
         self.module.fail_json(msg=prefix + "; ".join(errors), errors=errors, **extra)
@@ -208,6 +209,7 @@ class TenantRun(object):
         for name in plan.expired:
             self.module.warn("tenant %r has expired (expires_at in the past); revoke it (state=absent) or extend "
                              "expires_at" % name)
+        self.plan_tenants = plan.tenants
         return out, applied
 
     def finish(self, out):
@@ -222,9 +224,15 @@ class TenantRun(object):
         self.module.exit_json(**out)
 
 
-def single_tenant_view(out, applied, name, key_file, check_mode):
-    """The ``tenant`` module's extra result fields for its one tenant."""
+def single_tenant_view(out, applied, planned, name, key_file, check_mode):
+    """The ``tenant`` module's extra result fields for its one tenant.
+
+    ``applied`` holds the tenant's final plan when it had writes; ``planned`` every plan (an unchanged
+    tenant is only there).
+    """
     final = applied[0] if applied else None
+    if final is None and not out["failures"]:
+        final = next((tp for tp in planned if tp.name == name), None)
     if final is None:
         return {"outcome": "failed", "changes": [], "tenant": None}
     outcome = final.kind if final.actions else "unchanged"

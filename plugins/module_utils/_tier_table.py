@@ -5,8 +5,7 @@
 
 Private to this collection (not an API for other collections; it may change
 without notice). No I/O (tests/unit/plugins/module_utils/test_tier_table.py).
-:func:`validate_tiers` checks and normalises a table; :func:`tier_names` lists
-its tiers. The policies rendered from it: _tier_policy_render.py.
+:func:`validate_tiers` checks and normalises a table (its keys are the tiers). The policies rendered from it: _tier_policy_render.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -272,7 +271,3 @@ def validate_tiers(tiers):
         raise TierTableError(errors)
     return result
 
-
-def tier_names(tiers):
-    """Validate ``tiers`` (the ``tokenlabs_tiers`` table) and return its tier names, sorted."""
-    return sorted(validate_tiers(tiers))

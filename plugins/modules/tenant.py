@@ -182,7 +182,8 @@ def main():
     item["create"] = not p["must_exist"]
     run = tenant_module.TenantRun(module, [item], ownership.RUNBOOK, key_file=p["api_key_file"])
     out, applied = run.execute()
-    out.update(tenant_module.single_tenant_view(out, applied, p["name"], p["api_key_file"], module.check_mode))
+    out.update(tenant_module.single_tenant_view(out, applied, run.plan_tenants, p["name"], p["api_key_file"],
+                                                  module.check_mode))
     run.finish(out)
 
 

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from cluster import CONTROLPLANE, ControlPlane
+from support.cluster import CONTROLPLANE, ControlPlane
 
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 

@@ -299,7 +299,7 @@ def test_partial_failure_applies_the_rest_and_a_rerun_converges(run, tmp_path):
     (dict(name="acme", tier="pro", expires_at="31/12/2099"), "is not an RFC 3339 timestamp"),
     (dict(name="acme", tier="pro", grace_period="1h"), "only applies together with rotate=true"),
     (dict(name="acme", tier="pro", colour="red"), "Unsupported parameters"),
-    (dict(name="acme", tier="pro"), "needs a new key, but it has nowhere to go"),
+    (dict(name="acme", tier="pro"), "need a new key (acme) but it has nowhere to go"),
 ])
 def test_bad_input_is_rejected_before_any_write(run, params, message):
     run.tenant(name="taken", tier="free", api_key=SUPPLIED_KEY)

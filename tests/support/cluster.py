@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO / ".cache" / "collections"
 CONTROLPLANE = REPO / "tools" / "controlplane" / "controlplane.py"
 
 sys.path.insert(0, str(CONTROLPLANE.parent))  # the local control-plane tool (tools/controlplane)
 sys.path.insert(0, str(REPO / "tools" / "conformance"))  # stand-ins and engine clients (tools/conformance)
 import controlplane  # noqa: E402  pylint: disable=wrong-import-position
+
+from support import audit  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def mirror_path() -> Path:
@@ -89,7 +91,7 @@ class ControlPlane:
     def writes_since(self, mark: int, resource: str | None = None, namespace: str | None = None,
                      user: str | None = None) -> list[dict]:
         """Non-dry-run writes the API server logged after ``mark``; filter by resource, namespace, user."""
-        return [ev for ev in controlplane.audit_writes(self.audit_log, mark)
+        return [ev for ev in audit.audit_writes(self.audit_log, mark)
                 if (not resource or (ev.get("objectRef") or {}).get("resource") == resource)
                 and (not namespace or (ev.get("objectRef") or {}).get("namespace") == namespace)
                 and (not user or (ev.get("user") or {}).get("username") == user)]
@@ -101,7 +103,7 @@ class ControlPlane:
         such as {"secrets"} (None = all).
         """
         sentinel = "sentinel-" + uuid.uuid4().hex[:8]
-        writes = controlplane.settled_audit_writes(
+        writes = audit.settled_audit_writes(
             self.audit_log, mark, sentinel=sentinel,
             make_sentinel=lambda: self.kubectl("create", "configmap", sentinel, "-n", namespace or "default"))
         return [w for w in writes
