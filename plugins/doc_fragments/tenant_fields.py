@@ -4,112 +4,193 @@
 """The fields of one tenant and the run options, shared by the tenant and tenants modules.
 
 ``DOCUMENTATION`` documents them as top-level options (module ``tenant``);
-``TENANTS`` documents the same text as the suboptions of ``tenants`` (module
-``tenants``). Both come from one text, as the argument spec comes from
-``module_utils/_tenant_module.py``.
+``TENANTS`` holds the very same text as the suboptions of ``tenants`` (module
+``tenants``). Doc fragments must be literal strings, so the text is here twice;
+tests/unit/plugins/module_utils/test_tenant_module.py keeps both copies equal
+to each other and to the argument spec in ``module_utils/_tenant_module.py``.
+Edit both.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-_FIELDS = r"""
-name:
-  description:
-    - Tenant name, a DNS-1123 label. The Secret is called C(tenant-<name>).
-  type: str
-  required: true
-state:
-  description:
-    - V(present) creates or updates the tenant; V(absent) revokes it (deletes its Secret and retired keys).
-  type: str
-  choices: [present, absent]
-  default: present
-tier:
-  description:
-    - Tier of the tenant, one of the tiers. Required to create a tenant; omitted keeps the current tier.
-  type: str
-user_id:
-  description:
-    - Identity used as the quota counter key, a DNS-1123 label unique among tenants.
-    - Defaults to the name for a new tenant; omitted keeps the current value of an existing tenant.
-  type: str
-display_name:
-  description:
-    - Human-readable name, stored as annotation. Omitted keeps the current value; an empty string removes it.
-  type: str
-contact:
-  description:
-    - Contact of the tenant, stored as annotation. Omitted keeps the current value; an empty string removes it.
-  type: str
-expires_at:
-  description:
-    - Expiry as an RFC 3339 timestamp with a timezone (for example V(2026-12-31T23:59:59Z)), stored as annotation
-      C(tokenlabs.io/expires-at); the AuthPolicy refuses the key after it. Must lie in the future when set or
-      changed. An empty string removes it.
-  type: str
-api_key:
-  description:
-    - The key to install instead of a generated one (keep it in Ansible Vault), at least 32 characters of letters,
-      digits and C(. _ ~ -), not a placeholder, not the key of another tenant.
-    - For an existing tenant a different key replaces the current one (a rotation).
-  type: str
-rotate:
-  description:
-    - Runbook only. Replace the key with a new one (generated, or the given api_key); every run with V(true)
-      rotates again. The inventory (module C(tenants)) refuses it; raise key_generation there instead.
-  type: bool
-  default: false
-key_generation:
-  description:
-    - Declarative rotation. The live key generation is stored in the annotation C(tokenlabs.io/key-generation)
-      (the first key is 1). A value above it rotates the key once, with the optional grace_period; the same value
-      changes nothing; a lower value is an error.
-  type: int
-grace_period:
-  description:
-    - With a rotation (rotate, or a raised key_generation), how long the previous key keeps working, for example
-      V(30m), V(24h), V(7d), V(1h30m), as a second Secret C(tenant-<name>.retired-<fingerprint>) with the same
-      tier and user id (the quota stays shared). Given without a rotation it is an error.
-  type: str
-take_over:
-  description:
-    - Manage a tenant that the other path owns (annotation C(tokenlabs.io/owner)). Without it the module refuses
-      any change to such a tenant with a message saying where it is managed; with it the owner becomes this path
-      (C(runbook) for module C(tenant), C(inventory) for module C(tenants)). Remove the flag after that run.
-  type: bool
-  default: false
-"""
-
-_RUN = r"""
-tiers:
-  description:
-    - The valid tiers, as the tier table C(tokenlabs_tiers) (a dict keyed by tier name) or a list of names.
-      Required to create or change a tenant.
-  type: raw
-key_dir:
-  description:
-    - Directory (on the controller with C(connection=local)) for generated keys, one file C(<name>.key) with mode
-      C(0600) per new or rotated key, written only after its Secret was written. Created with mode C(0700).
-    - A generated key needs a destination (key_dir, the tenant module's api_key_file, or return_keys), otherwise
-      the module fails before writing anything.
-  type: path
-return_keys:
-  description:
-    - Return generated keys in RV(api_keys). Off by default so job logs stay clean; when on, register the result
-      with C(no_log=true).
-  type: bool
-  default: false
-  aliases: [return_key]
-"""
-
-
-def _indent(text, spaces):
-    pad = " " * spaces
-    return "".join(pad + line if line.strip() else line for line in text.splitlines(True))
-
 
 class ModuleDocFragment(object):
-    DOCUMENTATION = "options:\n" + _indent(_FIELDS + _RUN, 2)
+    DOCUMENTATION = r"""
+options:
+  name:
+    description:
+      - Tenant name, a DNS-1123 label. The Secret is called C(tenant-<name>).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates or updates the tenant; V(absent) revokes it (deletes its Secret and retired keys).
+    type: str
+    choices: [present, absent]
+    default: present
+  tier:
+    description:
+      - Tier of the tenant, one of the tiers. Required to create a tenant; omitted keeps the current tier.
+    type: str
+  user_id:
+    description:
+      - Identity used as the quota counter key, a DNS-1123 label unique among tenants.
+      - Defaults to the name for a new tenant; omitted keeps the current value of an existing tenant.
+    type: str
+  display_name:
+    description:
+      - Human-readable name, stored as annotation. Omitted keeps the current value; an empty string removes it.
+    type: str
+  contact:
+    description:
+      - Contact of the tenant, stored as annotation. Omitted keeps the current value; an empty string removes it.
+    type: str
+  expires_at:
+    description:
+      - Expiry as an RFC 3339 timestamp with a timezone (for example V(2026-12-31T23:59:59Z)), stored as annotation
+        C(tokenlabs.io/expires-at); the AuthPolicy refuses the key after it. Must lie in the future when set or
+        changed. An empty string removes it.
+    type: str
+  api_key:
+    description:
+      - The key to install instead of a generated one (keep it in Ansible Vault), at least 32 characters of letters,
+        digits and C(. _ ~ -), not a placeholder, not the key of another tenant.
+      - For an existing tenant a different key replaces the current one (a rotation).
+    type: str
+  rotate:
+    description:
+      - Runbook only. Replace the key with a new one (generated, or the given api_key); every run with V(true)
+        rotates again. The inventory (module C(tenants)) refuses it; raise key_generation there instead.
+    type: bool
+    default: false
+  key_generation:
+    description:
+      - Declarative rotation. The live key generation is stored in the annotation C(tokenlabs.io/key-generation)
+        (the first key is 1). A value above it rotates the key once, with the optional grace_period; the same value
+        changes nothing; a lower value is an error.
+    type: int
+  grace_period:
+    description:
+      - With a rotation (rotate, or a raised key_generation), how long the previous key keeps working, for example
+        V(30m), V(24h), V(7d), V(1h30m), as a second Secret C(tenant-<name>.retired-<fingerprint>) with the same
+        tier and user id (the quota stays shared). Given without a rotation it is an error.
+    type: str
+  take_over:
+    description:
+      - Manage a tenant that the other path owns (annotation C(tokenlabs.io/owner)). Without it the module refuses
+        any change to such a tenant with a message saying where it is managed; with it the owner becomes this path
+        (C(runbook) for module C(tenant), C(inventory) for module C(tenants)). Remove the flag after that run.
+    type: bool
+    default: false
+  tiers:
+    description:
+      - The valid tiers, as the tier table C(tokenlabs_tiers) (a dict keyed by tier name) or a list of names.
+        Required to create or change a tenant.
+    type: raw
+  key_dir:
+    description:
+      - Directory (on the controller with C(connection=local)) for generated keys, one file C(<name>.key) with mode
+        C(0600) per new or rotated key, written only after its Secret was written. Created with mode C(0700).
+      - A generated key needs a destination (key_dir, the tenant module's api_key_file, or return_keys), otherwise
+        the module fails before writing anything.
+    type: path
+  return_keys:
+    description:
+      - Return generated keys in RV(api_keys). Off by default so job logs stay clean; when on, register the result
+        with C(no_log=true).
+    type: bool
+    default: false
+    aliases: [return_key]
+"""
 
-    TENANTS = ("options:\n  tenants:\n    suboptions:\n" + _indent(_FIELDS, 6) + _indent(_RUN, 2))
+    TENANTS = r"""
+options:
+  tenants:
+    suboptions:
+      name:
+        description:
+          - Tenant name, a DNS-1123 label. The Secret is called C(tenant-<name>).
+        type: str
+        required: true
+      state:
+        description:
+          - V(present) creates or updates the tenant; V(absent) revokes it (deletes its Secret and retired keys).
+        type: str
+        choices: [present, absent]
+        default: present
+      tier:
+        description:
+          - Tier of the tenant, one of the tiers. Required to create a tenant; omitted keeps the current tier.
+        type: str
+      user_id:
+        description:
+          - Identity used as the quota counter key, a DNS-1123 label unique among tenants.
+          - Defaults to the name for a new tenant; omitted keeps the current value of an existing tenant.
+        type: str
+      display_name:
+        description:
+          - Human-readable name, stored as annotation. Omitted keeps the current value; an empty string removes it.
+        type: str
+      contact:
+        description:
+          - Contact of the tenant, stored as annotation. Omitted keeps the current value; an empty string removes it.
+        type: str
+      expires_at:
+        description:
+          - Expiry as an RFC 3339 timestamp with a timezone (for example V(2026-12-31T23:59:59Z)), stored as annotation
+            C(tokenlabs.io/expires-at); the AuthPolicy refuses the key after it. Must lie in the future when set or
+            changed. An empty string removes it.
+        type: str
+      api_key:
+        description:
+          - The key to install instead of a generated one (keep it in Ansible Vault), at least 32 characters of letters,
+            digits and C(. _ ~ -), not a placeholder, not the key of another tenant.
+          - For an existing tenant a different key replaces the current one (a rotation).
+        type: str
+      rotate:
+        description:
+          - Runbook only. Replace the key with a new one (generated, or the given api_key); every run with V(true)
+            rotates again. The inventory (module C(tenants)) refuses it; raise key_generation there instead.
+        type: bool
+        default: false
+      key_generation:
+        description:
+          - Declarative rotation. The live key generation is stored in the annotation C(tokenlabs.io/key-generation)
+            (the first key is 1). A value above it rotates the key once, with the optional grace_period; the same value
+            changes nothing; a lower value is an error.
+        type: int
+      grace_period:
+        description:
+          - With a rotation (rotate, or a raised key_generation), how long the previous key keeps working, for example
+            V(30m), V(24h), V(7d), V(1h30m), as a second Secret C(tenant-<name>.retired-<fingerprint>) with the same
+            tier and user id (the quota stays shared). Given without a rotation it is an error.
+        type: str
+      take_over:
+        description:
+          - Manage a tenant that the other path owns (annotation C(tokenlabs.io/owner)). Without it the module refuses
+            any change to such a tenant with a message saying where it is managed; with it the owner becomes this path
+            (C(runbook) for module C(tenant), C(inventory) for module C(tenants)). Remove the flag after that run.
+        type: bool
+        default: false
+  tiers:
+    description:
+      - The valid tiers, as the tier table C(tokenlabs_tiers) (a dict keyed by tier name) or a list of names.
+        Required to create or change a tenant.
+    type: raw
+  key_dir:
+    description:
+      - Directory (on the controller with C(connection=local)) for generated keys, one file C(<name>.key) with mode
+        C(0600) per new or rotated key, written only after its Secret was written. Created with mode C(0700).
+      - A generated key needs a destination (key_dir, the tenant module's api_key_file, or return_keys), otherwise
+        the module fails before writing anything.
+    type: path
+  return_keys:
+    description:
+      - Return generated keys in RV(api_keys). Off by default so job logs stay clean; when on, register the result
+        with C(no_log=true).
+    type: bool
+    default: false
+    aliases: [return_key]
+"""

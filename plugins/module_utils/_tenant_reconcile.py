@@ -159,8 +159,8 @@ class Reconciler(object):
                     main, retired = _refresh(self.api, self.namespace, self.selector, spec, current,
                                              sorted(set(retired_names)))
                     replanned = planning.plan_tenant(spec, main, retired, self.namespace, self.selector, self.now,
-                                               new_key=tenant_plan.new_key if tenant_plan.key_generated or
-                                               spec.rotate else None)
+                                                     new_key=tenant_plan.new_key if tenant_plan.key_generated or
+                                                     spec.rotate else None)
                     replanned.key_generated = tenant_plan.key_generated
                     replanned.before = tenant_plan.before
                     current = replanned

@@ -89,7 +89,7 @@ def reconcile_policies(api, table, target_kind, target_name, namespace, kuadrant
     without a dry run, and a warning names what is missing.
     """
     desired_all = policy_render.render_policies(table, target_kind, target_name, namespace, tenant_selector,
-                                             token_paths=token_paths, names=names)
+                                                token_paths=token_paths, names=names)
     tiers = sorted(table)
     missing = []
     if check_mode:

@@ -15,10 +15,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import re
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tier_table import (
-    ANNOTATION_GROUPS, ANNOTATION_TIERS, ANNOTATION_USER_ID, DEFAULT_POLICY_NAMES, DEFAULT_TOKEN_PATHS, EXPIRY_ANNOTATIONS, GATEWAY_API_GROUP, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OBJECT_NAME_RE, POLICY_KINDS, TARGET_KINDS, TierTableError, ValidTierTable, format_window, validate_tiers)
+    ANNOTATION_GROUPS, ANNOTATION_TIERS, ANNOTATION_USER_ID, DEFAULT_POLICY_NAMES, DEFAULT_TOKEN_PATHS,
+    EXPIRY_ANNOTATIONS, GATEWAY_API_GROUP, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OBJECT_NAME_RE, POLICY_KINDS,
+    TARGET_KINDS, TierTableError, ValidTierTable, format_window, validate_tiers)
 
 
 # --- CEL predicates ---------------------------------------------------------------

@@ -270,4 +270,3 @@ def validate_tiers(tiers):
     if errors:
         raise TierTableError(errors)
     return result
-

@@ -43,7 +43,7 @@ options:
   definitions:
     description:
       - Complete Kubernetes objects (C(apiVersion), C(kind), C(metadata.name), C(metadata.namespace) for namespaced
-        kinds). An object may be partial (for example metadata only): server-side apply owns only the fields given.
+        kinds). An object may be partial (for example metadata only); server-side apply owns only the fields given.
     type: list
     elements: dict
     required: true

@@ -151,6 +151,10 @@ api_key:
   description: The newly generated key.
   returned: only with O(return_keys=true) when a key was generated (not in check mode)
   type: str
+api_keys:
+  description: The newly generated key by tenant name (the same key as RV(api_key)).
+  returned: only with O(return_keys=true) when a key was generated (not in check mode)
+  type: dict
 authorino_refresh:
   description: The AuthConfigs touched so that Authorino re-reads the tenant; see M(tokenlabs.inference.tenants).
   returned: always
@@ -183,7 +187,7 @@ def main():
     run = tenant_module.TenantRun(module, [item], ownership.RUNBOOK, key_file=p["api_key_file"])
     out, applied = run.execute()
     out.update(tenant_module.single_tenant_view(out, applied, run.plan_tenants, p["name"], p["api_key_file"],
-                                                  module.check_mode))
+                                                module.check_mode))
     run.finish(out)
 
 

@@ -26,7 +26,7 @@ def cel(tmp_path_factory):
 
 def render(**kwargs):
     return policy_render.render_policies(DEFAULT_TIERS, "Gateway", "token-labs-gateway", "token-labs", {"app": "token-labs"},
-                              **kwargs)
+                                         **kwargs)
 
 
 def attributes(groups=None, method="POST", url_path="/v1/chat/completions"):

@@ -32,7 +32,7 @@ def test_one_call_creates_then_reports_unchanged_with_no_write(control_plane, na
     new_ns = "apply-" + uuid.uuid4().hex[:8]
     objects = [configmap(new_ns, "a"), secret(new_ns, "b"),
                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": new_ns}}]
-    result, _ = run.module("k8s_apply", {"definitions": objects})
+    result, _proc = run.module("k8s_apply", {"definitions": objects})
     assert not result.get("failed"), result
     assert result["changed"] is True
     # input order, the namespace applied first
@@ -40,14 +40,14 @@ def test_one_call_creates_then_reports_unchanged_with_no_write(control_plane, na
     assert result["counts"]["created"] == 3 and result["writes"] == 3
 
     mark = control_plane.audit_mark()
-    again, _ = run.module("k8s_apply", {"definitions": objects})
+    again, _proc = run.module("k8s_apply", {"definitions": objects})
     assert again["changed"] is False and again["writes"] == 0
-    assert [o for _n, o in outcomes(again)] == ["unchanged"] * 3
+    assert [o for _name, o in outcomes(again)] == ["unchanged"] * 3
     assert control_plane.settled_writes(mark, new_ns) == []
 
     objects[0] = configmap(new_ns, "a", k="changed")
-    third, _ = run.module("k8s_apply", {"definitions": objects}, "--diff")
-    assert [o for _n, o in outcomes(third)] == ["updated", "unchanged", "unchanged"]
+    third, _proc = run.module("k8s_apply", {"definitions": objects}, "--diff")
+    assert [o for _name, o in outcomes(third)] == ["updated", "unchanged", "unchanged"]
     assert third["writes"] == 1
     assert third["diff"]["after"]["ConfigMap %s/a (v1)" % new_ns]["data"] == {"k": "changed"}
     assert control_plane.kubectl_json("get", "configmap", "a", "-n", new_ns)["data"] == {"k": "changed"}
@@ -76,7 +76,7 @@ def test_check_mode_reports_pending_objects_and_writes_nothing(control_plane, na
     mark = control_plane.audit_mark()
     result, proc = run.module("k8s_apply", {"definitions": objects}, "--check")
     assert not result.get("failed"), result
-    assert [o for _n, o in outcomes(result)] == ["created", "pending", "pending", "created"]
+    assert [o for _name, o in outcomes(result)] == ["created", "pending", "pending", "created"]
     reasons = [o.get("reason", "") for o in result["objects"]]
     assert "namespace %s does not exist yet" % missing_ns in reasons[1]
     assert "its kind is not installed yet" in reasons[2]
@@ -93,9 +93,9 @@ def test_rejected_objects_are_named_with_the_api_reason_and_the_rest_is_applied(
                configmap(namespace, "Bad_Name"),
                {"apiVersion": "example.tokenlabs.io/v1", "kind": "Widget",
                 "metadata": {"name": "w", "namespace": namespace}}]
-    result, _ = run.module("k8s_apply", {"definitions": objects})
+    result, _proc = run.module("k8s_apply", {"definitions": objects})
     assert result["failed"] is True
-    assert [o for _n, o in outcomes(result)] == ["created", "rejected", "rejected"]
+    assert [o for _name, o in outcomes(result)] == ["created", "rejected", "rejected"]
     bad = result["objects"][1]
     assert bad["status"] == 422 and "Bad_Name" in bad["reason"]
     assert "install its CRD first" in result["objects"][2]["reason"]
@@ -103,7 +103,7 @@ def test_rejected_objects_are_named_with_the_api_reason_and_the_rest_is_applied(
     assert "ConfigMap %s/Bad_Name (v1)" % namespace in result["msg"]
     assert control_plane.kubectl_json("get", "configmap", "good", "-n", namespace)["data"] == {"k": "v"}
     # a rerun converges for what can be applied
-    again, _ = run.module("k8s_apply", {"definitions": objects[:1]})
+    again, _proc = run.module("k8s_apply", {"definitions": objects[:1]})
     assert again["changed"] is False
 
 
@@ -123,7 +123,7 @@ def test_secret_values_never_appear(control_plane, namespace, tmp_path):
 def test_invalid_definitions_fail_before_anything_is_sent(control_plane, namespace, tmp_path):
     run = Runner(control_plane, namespace, tmp_path)
     mark = control_plane.audit_mark()
-    result, _ = run.module("k8s_apply", {"definitions": [configmap(namespace, "fine"), {"kind": "ConfigMap"}]})
+    result, _proc = run.module("k8s_apply", {"definitions": [configmap(namespace, "fine"), {"kind": "ConfigMap"}]})
     assert result["failed"] is True
     assert "definitions[1]" in result["msg"] and "apiVersion" in result["msg"] and "metadata.name" in result["msg"]
     assert control_plane.settled_writes(mark, namespace, {"configmaps"}) == []

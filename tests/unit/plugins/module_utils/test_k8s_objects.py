@@ -20,7 +20,7 @@ def test_pending_conditions():
 
 def test_helm_ownership_patch_and_namespace():
     patch = k8s_objects.helm_ownership_patch("kuadrants.kuadrant.io", "apiextensions.k8s.io/v1", "CustomResourceDefinition",
-                                    "kuadrant-operator", "kuadrant-system")
+                                             "kuadrant-operator", "kuadrant-system")
     assert patch["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "Helm"}
     assert patch["metadata"]["annotations"] == {"meta.helm.sh/release-name": "kuadrant-operator",
                                                 "meta.helm.sh/release-namespace": "kuadrant-system"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 import pytest
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
@@ -139,7 +139,7 @@ def test_user_id_must_be_unique_against_live_and_list():
     assert len(errors) == 2
     # freeing a user id in the same run is fine
     assert planning.check_cross_tenant([tenant_spec.TenantSpec(name="acme", state="absent"), spec(name="new", user_id="acme")],
-                                 live) == []
+                                       live) == []
 
 
 def test_duplicate_keys_refused_without_showing_them():
@@ -153,9 +153,9 @@ def test_duplicate_keys_refused_without_showing_them():
 
 def test_prune_candidates_and_share_guard():
     live = tenant_secret.LiveIndex([live_secret("t%d" % i, key=KEY_A + str(i), extra_ann=INVENTORY) for i in range(4)]
-                        + [live_secret("foreign", managed=False, key=KEY_B),
-                           live_secret("desk", key=KEY_B + "1", extra_ann=RUNBOOK),   # runbook: never pruned
-                           live_secret("legacy", key=KEY_B + "2")])                   # no owner: never pruned
+                                   + [live_secret("foreign", managed=False, key=KEY_B),
+                                      live_secret("desk", key=KEY_B + "1", extra_ann=RUNBOOK),   # runbook: never pruned
+                                      live_secret("legacy", key=KEY_B + "2")])                   # no owner: never pruned
     assert live.managed() == ["desk", "legacy", "t0", "t1", "t2", "t3"]
     candidates = planning.prune_candidates([spec(name="t0")], live)
     assert candidates == ["t1", "t2", "t3"]

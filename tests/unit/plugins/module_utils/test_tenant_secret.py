@@ -13,7 +13,7 @@ from tenant_fixtures import NOW, NS, SEL, KEY_A, KEY_B, live_secret  # noqa: F40
 
 def test_rendered_secret_has_exactly_the_authorino_shape():
     body = tenant_secret.render_secret(NS, SEL, "acme", "pro", "acme-user", KEY_A, "2026-06-01T12:00:00Z", "ACME", None,
-                            "2027-01-01T00:00:00Z")
+                                       "2027-01-01T00:00:00Z")
     assert body["metadata"]["name"] == "tenant-acme"
     assert body["metadata"]["labels"] == {"authorino.kuadrant.io/managed-by": "authorino", "app": "token-labs"}
     assert body["metadata"]["annotations"] == {

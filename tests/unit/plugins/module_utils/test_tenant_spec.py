@@ -51,5 +51,5 @@ def test_key_generation_must_be_a_positive_whole_number(value):
 
 def test_rotate_and_key_generation_exclude_each_other():
     unused_spec, errors = tenant_spec.validate_item({"name": "acme", "tier": "pro", "key_generation": 2, "rotate": True},
-                                           TIERS)
+                                                    TIERS)
     assert errors == ["tenant 'acme': give either rotate or key_generation, not both"]

@@ -27,7 +27,7 @@ CRD_WINDOW = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
 
 def render(tiers=None, **kwargs):
     return policy_render.render_policies(tiers if tiers is not None else DEFAULT_TIERS, "Gateway", "token-labs-gateway",
-                              "token-labs", {"app": "token-labs"}, **kwargs)
+                                         "token-labs", {"app": "token-labs"}, **kwargs)
 
 
 def errors_of(tiers):
@@ -90,7 +90,7 @@ def test_changing_one_number_changes_exactly_that_limit():
 
 def test_custom_names_and_http_route_target():
     policies = policy_render.render_policies(DEFAULT_TIERS, "HTTPRoute", "llm-route", "ns1", {"team": "x"},
-                                  names={"AuthPolicy": "auth-x"})
+                                             names={"AuthPolicy": "auth-x"})
     assert policies["AuthPolicy"]["metadata"]["name"] == "auth-x"
     assert policies["RateLimitPolicy"]["metadata"]["name"] == "token-labs-request-limits"
     assert policies["TokenRateLimitPolicy"]["spec"]["targetRef"]["kind"] == "HTTPRoute"

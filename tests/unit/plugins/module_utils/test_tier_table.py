@@ -33,7 +33,7 @@ def errors_of(tiers):
 
 def render(tiers=None, **kwargs):
     return policy_render.render_policies(tiers if tiers is not None else DEFAULT_TIERS, "Gateway", "token-labs-gateway",
-                              "token-labs", {"app": "token-labs"}, **kwargs)
+                                         "token-labs", {"app": "token-labs"}, **kwargs)
 
 
 def test_default_table_is_valid_and_lists_its_tiers():
