@@ -87,8 +87,20 @@ options:
   tiers:
     description:
       - The valid tiers, as the tier table C(tokenlabs_tiers) (a dict keyed by tier name) or a list of names.
-        Required to create or change a tenant.
+      - Omitted, they are read from the deployed AuthPolicy (annotation C(tokenlabs.io/tiers), written by the
+        C(tiers) role), so a stale inventory cannot give a tenant a tier the gateway refuses. Given and different
+        from the deployed tiers, the module fails before writing anything (in check mode it warns).
     type: raw
+  target_namespace:
+    description:
+      - Namespace of the AuthPolicy the tiers are read from, the gateway namespace (C(tokenlabs_gateway_namespace)).
+    type: str
+    default: token-labs
+  auth_policy_name:
+    description:
+      - Name of that AuthPolicy (C(tokenlabs_auth_policy_name)).
+    type: str
+    default: token-labs-auth
   key_dir:
     description:
       - Directory (on the controller with C(connection=local)) for generated keys, one file C(<name>.key) with mode
@@ -177,8 +189,20 @@ options:
   tiers:
     description:
       - The valid tiers, as the tier table C(tokenlabs_tiers) (a dict keyed by tier name) or a list of names.
-        Required to create or change a tenant.
+      - Omitted, they are read from the deployed AuthPolicy (annotation C(tokenlabs.io/tiers), written by the
+        C(tiers) role), so a stale inventory cannot give a tenant a tier the gateway refuses. Given and different
+        from the deployed tiers, the module fails before writing anything (in check mode it warns).
     type: raw
+  target_namespace:
+    description:
+      - Namespace of the AuthPolicy the tiers are read from, the gateway namespace (C(tokenlabs_gateway_namespace)).
+    type: str
+    default: token-labs
+  auth_policy_name:
+    description:
+      - Name of that AuthPolicy (C(tokenlabs_auth_policy_name)).
+    type: str
+    default: token-labs-auth
   key_dir:
     description:
       - Directory (on the controller with C(connection=local)) for generated keys, one file C(<name>.key) with mode

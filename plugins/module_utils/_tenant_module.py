@@ -25,6 +25,7 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_tiers as tenant_tiers
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError, connect
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_reconcile import (
@@ -56,6 +57,8 @@ TENANT_FIELDS_ARG_SPEC = {
 # Options of both modules about the run itself (tiers, where new keys go).
 TENANT_RUN_ARG_SPEC = {
     "tiers": {"type": "raw"},
+    "target_namespace": {"type": "str", "default": "token-labs"},
+    "auth_policy_name": {"type": "str", "default": "token-labs-auth"},
     "key_dir": {"type": "path"},
     "return_keys": {"type": "bool", "default": False, "aliases": ["return_key"]},
 }
@@ -117,6 +120,7 @@ class TenantRun(object):
         self.concurrency = concurrency
         self.now = validation.utcnow()
         self.plan_tenants = []
+        self.tiers = None
 
     def fail(self, prefix, errors, **extra):
         self.module.fail_json(msg=prefix + "; ".join(errors), errors=errors, **extra)
@@ -133,10 +137,8 @@ class TenantRun(object):
             tiers = tenant_spec.normalize_tiers(p["tiers"])
         except tenant_spec.TenantError as err:
             self.module.fail_json(msg=str(err), errors=[str(err)])
+        self.tiers = tiers
         specs, errors = tenant_spec.validate_items(self.items, tiers)
-        if tiers is None and any(s.state == "present" for s in specs):
-            errors.append("tiers is required to create or change tenants: pass the tier table (tokenlabs_tiers) "
-                          "or the list of tier names")
         errors.extend(_owner_errors(specs, self.owner))
         if not 0 <= self.prune_max_share <= 1:
             errors.append("prune_max_share %r must be between 0 and 1" % self.prune_max_share)
@@ -146,6 +148,22 @@ class TenantRun(object):
         if errors:
             self.fail("invalid tenants, nothing was changed: ", errors)
         return specs
+
+    def check_tiers(self, api, specs):
+        """The deployed AuthPolicy's tiers against the given ones and the tenants' tiers (see _tenant_tiers)."""
+        if not any(s.state == "present" for s in specs):
+            return
+        p = self.params
+        deployed, why_not = tenant_tiers.deployed_tiers(api, p["target_namespace"], p["auth_policy_name"])
+        where = "AuthPolicy %s/%s" % (p["target_namespace"], p["auth_policy_name"])
+        tiers, errors, warnings = tenant_tiers.resolve_tiers(self.tiers, deployed, why_not, where,
+                                                             self.module.check_mode)
+        for warning in warnings:
+            self.module.warn(warning)
+        if tiers is not None:
+            errors.extend(tenant_spec.tier_errors(specs, tiers))
+        if errors:
+            self.fail("invalid tenants, nothing was changed: ", errors)
 
     def plan(self, reconciler, specs):
         """Load the live tenants and plan; fails naming every problem before anything is written."""
@@ -180,6 +198,7 @@ class TenantRun(object):
         p = self.params
         try:
             api = connect(self.module, workers=self.concurrency)
+            self.check_tiers(api, specs)
             reconciler = Reconciler(api, p["kuadrant_namespace"], p["tenant_selector"], now=self.now,
                                     workers=self.concurrency)
             plan = self.plan(reconciler, specs)

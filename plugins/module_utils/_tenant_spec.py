@@ -185,3 +185,9 @@ def rotation_wanted(spec, main):
                           "since); generations only go up: set %d to keep the key, %d to rotate once more"
                           % (spec.name, spec.key_generation, live, live, live + 1))
     return spec.key_generation > live
+
+
+def tier_errors(specs, tiers):
+    """Desired tenants whose tier is not one of ``tiers`` (checked once the tiers are known)."""
+    return ["tenant %r: tier %r is not a known tier; allowed tiers: %s" % (spec.name, spec.tier, ", ".join(tiers))
+            for spec in specs if spec.state == "present" and spec.tier and spec.tier not in tiers]
