@@ -95,6 +95,9 @@ def test_objects_are_least_privilege(control_plane, access):
     bindings = control_plane.kubectl_json("get", "clusterrolebindings")["items"]
     subjects = [s for b in bindings for s in b.get("subjects") or []]
     assert not [s for s in subjects if s.get("name") == ACCOUNT], "no cluster-wide rights"
+    tiers_role = control_plane.kubectl_json("get", "role", ACCOUNT + "-tiers", "-n", "token-labs")
+    assert tiers_role["rules"] == [{"apiGroups": ["kuadrant.io"], "resources": ["authpolicies"],
+                                    "resourceNames": ["token-labs-auth"], "verbs": ["get"]}]
     sa = control_plane.kubectl_json("get", "serviceaccount", ACCOUNT, "-n", ns)
     assert sa["automountServiceAccountToken"] is False
     policy = control_plane.kubectl_json("get", "validatingadmissionpolicy", f"{ACCOUNT}.{ns}.tokenlabs.io")
@@ -120,10 +123,11 @@ def awx(control_plane, access):
     })
     assert not [k for k in env if "KUBECONFIG" in k]
 
-    def run(template_name, answers):
+    def run(template_name, answers, inventory_vars=None):
         template = TEMPLATES[template_name]
         extra = awx_model.launch_extra_vars(template, answers)
         extra["tokenlabs_kuadrant_namespace"] = ns  # the inventory's value (one namespace per test run)
+        extra.update(inventory_vars or {})
         vars_file = tmp / "extra_vars.json"
         vars_file.write_text(json.dumps(extra))
         proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i",
@@ -194,6 +198,26 @@ def test_tenant_job_templates_with_the_tenant_manager_token(control_plane, awx):
     refreshes = [e for e in _writes(control_plane, mark) if e["objectRef"].get("resource") == "authconfigs"
                  and e["user"]["username"] == user]
     assert [e["verb"] for e in refreshes] == ["patch", "patch"]  # change tier, rotate
+
+
+def test_sync_tenants_job_with_the_tenant_manager_token(control_plane, awx):
+    ns = awx.ns
+    key_dir = awx.tmp / "sync-keys"
+    inventory = {"tokenlabs_tenants": [{"name": "inv-a", "tier": "free"}, {"name": "inv-b", "tier": "pro"}],
+                 "tokenlabs_tenant_key_dir": str(key_dir)}
+    first = awx("Sync tenants", {}, inventory)
+    assert first.returncode == 0, first.stdout + first.stderr
+    for name in ("inv-a", "inv-b"):
+        secret = _secret(control_plane, ns, "tenant-" + name)
+        assert secret["metadata"]["annotations"]["tokenlabs.io/owner"] == "inventory"
+        assert base64.b64decode(secret["data"]["api_key"]).decode() == (key_dir / (name + ".key")).read_text().strip()
+    mark = control_plane.audit_mark()
+    again = awx("Sync tenants", {}, inventory)
+    assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout + again.stderr
+    assert [e for e in _writes(control_plane, mark) if e["objectRef"].get("namespace") == ns] == []
+    pruned = awx("Sync tenants", {}, dict(inventory, tokenlabs_tenants=[], tenants_prune=True, tenants_prune_override=True))
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert _secret(control_plane, ns, "tenant-inv-a") is None and _secret(control_plane, ns, "tenant-inv-b") is None
 
 
 def _as_tenant_manager(control_plane, awx, *args, input=None):

@@ -19,7 +19,7 @@ REPO = awx_model.REPO
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 TEMPLATES = awx_model.job_templates()
 SURVEYED = [t for t in TEMPLATES if t.get("survey")]
-TENANT_TEMPLATES = [t for t in TEMPLATES if t["playbook"] in ("tenant.yml", "tenant_report.yml")]
+TENANT_TEMPLATES = [t for t in TEMPLATES if t["playbook"] in ("tenant.yml", "tenants.yml", "tenant_report.yml")]
 
 
 def _env():
@@ -31,7 +31,7 @@ def _env():
 
 def test_expected_job_templates():
     names = [t["name"] for t in TEMPLATES]
-    assert names == ["Deploy platform", "Tenant: onboard", "Tenant: change tier", "Tenant: rotate key",
+    assert names == ["Deploy platform", "Sync tenants", "Tenant: onboard", "Tenant: change tier", "Tenant: rotate key",
                      "Tenant: revoke", "Tenant report"]
     assert len(set(names)) == len(names)
 

@@ -1,6 +1,6 @@
 """The project-level wrappers and the collection's playbooks resolve both ways.
 
-AWX runs `site.yml` / `tenant.yml` / `tenant_report.yml` from the repository
+AWX runs `site.yml` / `tenant.yml` / `tenants.yml` / `tenant_report.yml` from the repository
 root; operators may also run `tokenlabs.inference.<playbook>` by FQCN.
 """
 
@@ -20,7 +20,7 @@ def syntax_check(target, inventory="inventory/local"):
                           cwd=REPO, env=ENV, capture_output=True, text=True, check=False)
 
 
-@pytest.mark.parametrize("wrapper", ["site.yml", "tenant.yml", "tenant_report.yml"])
+@pytest.mark.parametrize("wrapper", ["site.yml", "tenant.yml", "tenants.yml", "tenant_report.yml"])
 def test_root_wrapper_imports_collection_playbook(wrapper):
     text = (REPO / wrapper).read_text()
     assert f"import_playbook: tokenlabs.inference.{wrapper[:-4]}" in text
@@ -41,3 +41,22 @@ def test_a_bare_run_does_not_pick_the_test_inventory():
     cfg.read(REPO / "ansible.cfg")
     assert "inventory" not in cfg["defaults"]
     assert cfg["defaults"].get("host_key_checking", "true").lower() not in ("false", "no", "0")
+
+
+def list_tasks(*args):
+    res = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", "inventory/local", "--list-tasks", "site.yml", *args],
+                         cwd=REPO, env=ENV, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    # (argument validation of every role always runs, whatever the tags: not a task of the role)
+    return [line.strip() for line in res.stdout.splitlines()
+            if "TAGS:" in line and " : " in line and "Validating arguments against arg spec" not in line]
+
+
+@pytest.mark.parametrize("tag,roles", [
+    ("tenants", {"tenants"}),
+    ("tiers", {"tiers"}),
+    ("models", {"platform_preflight", "model_serving", "gateway"}),
+])
+def test_site_tags_select_what_operators_expect(tag, roles):
+    ran = {line.split(" : ")[0].split(".")[-1] for line in list_tasks("--tags", tag) if " : " in line}
+    assert ran - {"platform_defaults"} == roles, ran
