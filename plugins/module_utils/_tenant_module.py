@@ -222,6 +222,9 @@ class TenantRun(object):
             changed = set(out["created"] + out["updated"] + out["deleted"])
             out["diff"] = {"before": dict((n, v) for n, v in diff["before"].items() if n in changed and v),
                            "after": dict((n, v) for n, v in diff["after"].items() if n in changed and v)}
+        for name in out["recovered_key_files"]:
+            self.module.warn("the key file of tenant %r was completed from an interrupted earlier run (its Secret had "
+                             "the key, the file was still staged): %s" % (name, out["key_files"][name]))
         warning = refresh_warning(out["authorino_refresh"])
         if warning:
             self.module.warn(warning)

@@ -23,6 +23,7 @@ import tempfile
 import time
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _authorino_refresh
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
@@ -71,6 +72,37 @@ def discard_key_file(staged):
         pass
 
 
+def _staged_files(directory, path):
+    prefix = ".%s." % os.path.basename(path)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [os.path.join(directory, n) for n in sorted(names) if n.startswith(prefix) and n.endswith(".new")]
+
+
+def recover_key_file(path, live_fingerprint):
+    """After an interrupted run: make ``path`` hold the live key if a staged file has it.
+
+    A key file is staged before its Secret is written and committed right after; a run killed in
+    between leaves the live key only in the staged file. Returns True when it was committed now.
+    Staged files with any other key (their Secret write never happened) are removed.
+    """
+    recovered = False
+    for staged in _staged_files(os.path.dirname(os.path.abspath(path)) or ".", path):
+        try:
+            with open(staged) as handle:
+                key = handle.read().strip()
+        except OSError:
+            continue
+        if not recovered and live_fingerprint and tenant_keys.fingerprint(key) == live_fingerprint:
+            commit_key_file(staged, path)
+            recovered = True
+        else:
+            discard_key_file(staged)
+    return recovered
+
+
 def check_key_destination(path):
     """Problem with a key file destination, or None (checked before any write)."""
     if not path:
@@ -104,22 +136,56 @@ def _execute(api, namespace, action):
     raise ValueError("unknown action %r" % action.verb)  # pragma: no cover
 
 
-def _refresh(api, namespace, selector, spec, tenant_plan, retired_names):
+def _refresh(api, namespace, retired_names, spec):
+    """Re-read a tenant after a 409: its main Secret (by name, whatever its labels) and retired keys."""
     main = api.get(secrets_path(namespace, tenant_secret.secret_name(spec.name)), missing_ok=True)
-    if main is not None:
-        labels = (main.get("metadata") or {}).get("labels") or {}
-        wanted = tenant_secret.required_labels(selector)
-        if any(labels.get(k) != v for k, v in wanted.items()):
-            raise tenant_secret.TenantError(
-                "Secret %s already exists in namespace %s but is not a tenant Secret (it lacks the labels %s); "
-                "delete or rename it, or choose another tenant name"
-                % (tenant_secret.secret_name(spec.name), namespace, tenant_secret.label_selector(selector)))
     retired = []
     for name in retired_names:
         secret = api.get(secrets_path(namespace, name), missing_ok=True)
         if secret is not None:
             retired.append(secret)
     return main, retired
+
+
+def _unlabelled(main, selector):
+    labels = (main.get("metadata") or {}).get("labels") or {}
+    return any(labels.get(k) != v for k, v in tenant_secret.required_labels(selector).items())
+
+
+def _conflict_problem(spec, tenant_plan, main, namespace, selector):
+    """Why a conflicted plan must not be retried (TenantError), or None when re-planning is safe.
+
+    A write that installs a new key is conditional on what was read: if someone else changed the
+    tenant meanwhile (another rotation, another onboarding), this run must not overwrite it nor hand
+    out its own key, which would not be the live one.
+    """
+    name = tenant_secret.secret_name(spec.name)
+    annotations = ((main or {}).get("metadata") or {}).get("annotations") or {}
+    if main is not None and _unlabelled(main, selector):
+        if annotations.get(tenant_secret.TENANT_ANNOTATION) == spec.name:
+            return None  # our tenant Secret with its selector labels removed by hand: re-planned, labels restored
+        return tenant_secret.TenantError(
+            "Secret %s already exists in namespace %s but is not a tenant Secret (it lacks the labels %s); "
+            "delete or rename it, or choose another tenant name" % (name, namespace,
+                                                                     tenant_secret.label_selector(selector)))
+    if tenant_plan.new_key is None:
+        return None
+    done = [a.what for a in tenant_plan.actions if a.verb == "create" and a.secret != name]
+    if tenant_plan.kind == "created":
+        what = "was created by someone else at the same time"
+    else:
+        what = "was changed by someone else while this run replaced its key"
+    return tenant_secret.TenantError(
+        "tenant %r %s (Secret %s, read at resourceVersion %s): its key was not replaced by this run and no key file "
+        "was written%s. Rerun to act on the current state" % (
+            spec.name, what, name, _read_version(tenant_plan), "; already applied: " + ", ".join(done) if done else ""))
+
+
+def _read_version(tenant_plan):
+    for action in tenant_plan.actions:
+        if action.resource_version:
+            return action.resource_version
+    return "none (it did not exist)"
 
 
 class Reconciler(object):
@@ -156,12 +222,21 @@ class Reconciler(object):
                     if err.status != 409 or attempt == CONFLICT_ATTEMPTS - 1:
                         raise
                     time.sleep(0.05 * (attempt + 1))
-                    main, retired = _refresh(self.api, self.namespace, self.selector, spec, current,
-                                             sorted(set(retired_names)))
+                    main, retired = _refresh(self.api, self.namespace, sorted(set(retired_names)), spec)
+                    problem = _conflict_problem(spec, current, main, self.namespace, self.selector)
+                    if problem is not None:
+                        raise problem
+                    adopting = current.kind == "created" and main is not None  # relabelled by hand: keep its key
+                    if adopting:
+                        problem = ownership.ownership_errors(
+                            [spec], tenant_secret.LiveIndex([main]), spec.owner) if spec.owner else []
+                        if problem:
+                            raise tenant_secret.TenantError(problem[0])
+                    keep_key = tenant_plan.new_key if (tenant_plan.key_generated or spec.rotate) and not adopting \
+                        else None
                     replanned = planning.plan_tenant(spec, main, retired, self.namespace, self.selector, self.now,
-                                                     new_key=tenant_plan.new_key if tenant_plan.key_generated or
-                                                     spec.rotate else None)
-                    replanned.key_generated = tenant_plan.key_generated
+                                                     new_key=keep_key)
+                    replanned.key_generated = tenant_plan.key_generated and not adopting
                     replanned.before = tenant_plan.before
                     current = replanned
             if staged and current.new_key == tenant_plan.new_key:
@@ -172,8 +247,23 @@ class Reconciler(object):
                 discard_key_file(staged)
         return current
 
+    def recover_key_files(self, specs, key_path_for):
+        """Key files an interrupted run staged but did not commit, for tenants whose Secret has that key."""
+        recovered = {}
+        if key_path_for is None or self.api.dry_run:
+            return recovered
+        for spec in specs:
+            main = self.live.main.get(spec.name)
+            if spec.state != "present" or main is None:
+                continue
+            path = key_path_for(planning.TenantPlan(spec.name))
+            if recover_key_file(path, tenant_keys.live_fingerprint(main)):
+                recovered[spec.name] = path
+        return recovered
+
     def apply(self, plan, specs, key_path_for=None):
         """Apply every tenant plan concurrently.  Returns a result dict (no keys in it)."""
+        recovered = self.recover_key_files(specs, key_path_for)
         by_name = dict((s.name, s) for s in specs)
         work = [tp for tp in plan.tenants if tp.actions]
         unchanged = [tp.name for tp in plan.tenants if not tp.actions]
@@ -185,7 +275,7 @@ class Reconciler(object):
 
         outcomes = run_concurrently(_one, work, workers=self.workers)
         result = {"created": [], "updated": [], "deleted": [], "unchanged": unchanged, "failures": [],
-                  "changes": {}, "key_files": {}}
+                  "changes": {}, "key_files": dict(recovered), "recovered_key_files": sorted(recovered)}
         diff_before, diff_after = {}, {}
         applied = []
         for tenant_plan, final, error in outcomes:

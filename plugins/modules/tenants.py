@@ -147,6 +147,13 @@ key_files:
   description: Per tenant with a generated key, the file it was written to.
   returned: when O(key_dir) is set and keys were generated (not in check mode)
   type: dict
+recovered_key_files:
+  description:
+    - Tenants whose key file an interrupted earlier run had staged but not put in place (killed between writing the
+      Secret and renaming the file); this run put it in place, as it holds the live key. Also in RV(key_files).
+  returned: always
+  type: list
+  elements: str
 api_keys:
   description: Per tenant, the newly generated key.
   returned: only with O(return_keys=true) when keys were generated (not in check mode)

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_reconcile as tr
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
@@ -26,6 +27,43 @@ def test_key_file_staged_0600_then_committed(tmp_path):
     staged = tr.stage_key_file(str(target), KEY_B)
     tr.discard_key_file(staged)
     assert target.read_text() == KEY_A + "\n" and not os.path.exists(staged)
+
+
+def test_a_staged_key_file_with_the_live_key_is_completed_and_others_removed(tmp_path):
+    target = tmp_path / "acme.key"
+    never_live = tr.stage_key_file(str(target), KEY_B)   # killed before its Secret write
+    live = tr.stage_key_file(str(target), KEY_A)         # killed after the write, before the rename
+    assert tr.recover_key_file(str(target), tenant_keys.fingerprint(KEY_A)) is True
+    assert target.read_text() == KEY_A + "\n" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert not os.path.exists(never_live) and not os.path.exists(live)
+    assert tr.recover_key_file(str(target), tenant_keys.fingerprint(KEY_A)) is False  # nothing left to do
+
+
+def test_recovery_runs_for_live_tenants_before_applying(tmp_path):
+    api = FakeApi({"tenant-acme": live_secret()}, conflicts=0)
+    rec = tr.Reconciler(api, NS, SEL, now=NOW)
+    live = rec.load()
+    tr.stage_key_file(str(tmp_path / "acme.key"), KEY_A)
+    specs = [spec()]
+    plan, errors = planning.build_plan(specs, live, NS, SEL, NOW)
+    result = rec.apply(plan, specs, key_path_for=lambda tp: str(tmp_path / (tp.name + ".key")))
+    assert not errors and result["recovered_key_files"] == ["acme"]
+    assert result["key_files"] == {"acme": str(tmp_path / "acme.key")}
+    assert (tmp_path / "acme.key").read_text().strip() == KEY_A and api.writes == 0
+
+
+def test_a_conflict_on_a_key_replacement_fails_and_hands_out_no_key(tmp_path):
+    api = FakeApi({"tenant-acme": live_secret()}, conflicts=1)
+    rec = tr.Reconciler(api, NS, SEL, now=NOW)
+    live = rec.load()
+    specs = [spec(rotate=True)]
+    plan, unused_errors = planning.build_plan(specs, live, NS, SEL, NOW, keygen=lambda: KEY_B)
+    result = rec.apply(plan, specs, key_path_for=lambda tp: str(tmp_path / (tp.name + ".key")))
+    assert result["updated"] == [] and [f["name"] for f in result["failures"]] == ["acme"]
+    assert "was changed by someone else while this run replaced its key" in result["failures"][0]["error"]
+    assert "no key file was written" in result["failures"][0]["error"]
+    assert list(tmp_path.iterdir()) == [] and KEY_B not in json.dumps(result)
+    assert tenant_keys.live_fingerprint(api.store["tenant-acme"]) == tenant_keys.fingerprint(KEY_A)
 
 
 def test_key_destination_checks(tmp_path):
