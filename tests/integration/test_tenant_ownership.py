@@ -120,6 +120,17 @@ def test_mixed_use_100_inventory_and_20_runbook_tenants(run):
     assert rerun["changed"] is False and run.secret_writes(mark) == []
     refused = run.tenant(name="i007", tier="enterprise", must_exist=True)
     assert refused["failed"] and "managed by the inventory" in refused["msg"]
+    # the playbooks an operator runs: tenants.yml (AWX "Sync tenants") and site.yml's tenant step
+    (run.tmp / "inv.json").write_text(json.dumps({"tokenlabs_tenants": inventory, "tokenlabs_kuadrant_namespace": run.ns,
+                                                  "tokenlabs_tenant_key_dir": str(run.tmp / "keys")}))
+    args = ("-i", "inventory/local", "-e", "@" + str(run.tmp / "inv.json"))
+    # (site.yml's tenant step first labels the test's hand-made namespace, as the kuadrant role would have)
+    assert run.cp.ansible_playbook("site.yml", *args, "--tags", "tenants").returncode == 0
+    for playbook, extra in (("tenants.yml", []), ("site.yml", ["--tags", "tenants"])):
+        mark = run.cp.audit_mark()
+        proc = run.cp.ansible_playbook(playbook, *args, *extra)
+        assert proc.returncode == 0 and "changed=0" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert run.cp.settled_writes(mark, run.ns) == [], playbook
     emptied = run.tenants([], prune=True, prune_override=True)
     assert sorted(emptied["deleted"]) == [t["name"] for t in inventory]
     assert run.secret_names() == ["tenant-r%02d" % i for i in range(20)]
