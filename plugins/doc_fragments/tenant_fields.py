@@ -115,6 +115,19 @@ options:
     type: bool
     default: false
     aliases: [return_key]
+  handover_namespace:
+    description:
+      - Also put every generated key into a hand-over Secret C(key-handover-<name>-<fingerprint>) in this
+        namespace (one only operators can read, C(tokenlabs_key_handover_namespace)), written before the tenant
+        Secret and removed again if that write fails. For AWX, whose job container loses key files; an
+        operator picks the key up with C(playbooks/tenant_key_pickup.yml), which deletes the hand-over.
+      - Runs with it remove hand-overs older than O(handover_ttl). It is a destination for new keys.
+    type: str
+  handover_ttl:
+    description:
+      - How long a hand-over Secret waits for its operator, for example V(24h), V(7d).
+    type: str
+    default: 24h
 """
 
     TENANTS = r"""
@@ -217,4 +230,17 @@ options:
     type: bool
     default: false
     aliases: [return_key]
+  handover_namespace:
+    description:
+      - Also put every generated key into a hand-over Secret C(key-handover-<name>-<fingerprint>) in this
+        namespace (one only operators can read, C(tokenlabs_key_handover_namespace)), written before the tenant
+        Secret and removed again if that write fails. For AWX, whose job container loses key files; an
+        operator picks the key up with C(playbooks/tenant_key_pickup.yml), which deletes the hand-over.
+      - Runs with it remove hand-overs older than O(handover_ttl). It is a destination for new keys.
+    type: str
+  handover_ttl:
+    description:
+      - How long a hand-over Secret waits for its operator, for example V(24h), V(7d).
+    type: str
+    default: 24h
 """

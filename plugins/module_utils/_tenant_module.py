@@ -21,6 +21,7 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_handover as tenant_handover
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
@@ -61,6 +62,8 @@ TENANT_RUN_ARG_SPEC = {
     "auth_policy_name": {"type": "str", "default": "token-labs-auth"},
     "key_dir": {"type": "path"},
     "return_keys": {"type": "bool", "default": False, "aliases": ["return_key"]},
+    "handover_namespace": {"type": "str"},
+    "handover_ttl": {"type": "str", "default": "24h"},
 }
 
 # Above this many generated keys, no_log_values are not registered (see run()).
@@ -121,6 +124,7 @@ class TenantRun(object):
         self.now = validation.utcnow()
         self.plan_tenants = []
         self.tiers = None
+        self.handover_seconds = None
 
     def fail(self, prefix, errors, **extra):
         self.module.fail_json(msg=prefix + "; ".join(errors), errors=errors, **extra)
@@ -145,6 +149,14 @@ class TenantRun(object):
         if self.concurrency < 1:
             errors.append("concurrency %r must be at least 1" % self.concurrency)
         errors.extend(_key_destination_errors(p["key_dir"], self.key_file))
+        self.handover_seconds = validation.parse_duration_seconds(p["handover_ttl"])
+        if self.handover_seconds is None:
+            errors.append("handover_ttl %r is not a duration; use a number with a unit s, m, h, d or w, e.g. 24h"
+                          % p["handover_ttl"])
+        if p["handover_namespace"] is not None:
+            problem = validation.dns_label_problem("handover_namespace", p["handover_namespace"])
+            if problem:
+                errors.append(problem)
         if errors:
             self.fail("invalid tenants, nothing was changed: ", errors)
         return specs
@@ -178,9 +190,11 @@ class TenantRun(object):
                                                 prune=self.prune)
         errors.extend(plan_errors)
         generated = [tp for tp in plan.tenants if tp.key_generated]
-        if generated and not (self.key_file or self.params["key_dir"] or self.params["return_keys"]):
+        if generated and not (self.key_file or self.params["key_dir"] or self.params["return_keys"]
+                              or self.params["handover_namespace"]):
             errors.append("%d tenant(s) need a new key (%s) but it has nowhere to go: set key_dir or api_key_file "
-                          "(0600 files on the controller) or return_keys=true; nothing was changed"
+                          "(0600 files on the controller), handover_namespace, or return_keys=true; nothing was "
+                          "changed"
                           % (len(generated), ", ".join(tp.name for tp in generated[:20])))
         if errors:
             self.fail("invalid tenants, nothing was changed: ", errors, stats=reconciler.stats())
@@ -203,7 +217,12 @@ class TenantRun(object):
                                     workers=self.concurrency)
             plan = self.plan(reconciler, specs)
             deliver = self.key_file or p["key_dir"]
+            if p["handover_namespace"]:
+                reconciler.handover = tenant_handover.Handover(api, p["handover_namespace"], self.handover_seconds,
+                                                               p["kuadrant_namespace"], self.now)
             result = reconciler.apply(plan, specs, key_path_for=self.key_path_for if deliver else None)
+            result["expired_handovers"] = (reconciler.handover.remove_expired()
+                                           if reconciler.handover and not self.module.check_mode else [])
         except ApiError as err:
             self.module.fail_json(msg=str(err))
         return self.shape(result, plan, reconciler.stats())
@@ -267,6 +286,8 @@ def single_tenant_view(out, applied, planned, name, key_file, check_mode):
             view["api_key_file"] = (out.get("key_files") or {}).get(name, key_file)
         if "api_keys" in out:
             view["api_key"] = out["api_keys"].get(name)
+    if out.get("handovers", {}).get(name):
+        view["handover"] = out["handovers"][name]
     if "diff" in out:
         view["diff"] = {"before": final.before or {}, "after": view["tenant"] or {}}
     return view

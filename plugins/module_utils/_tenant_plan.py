@@ -56,6 +56,7 @@ class TenantPlan(object):
         self.after = None
         self.new_key = None       # the plain new key (delivered by the module, never shown)
         self.key_generated = False
+        self.handover = None      # namespace/name of the key's hand-over Secret, once written
 
     @property
     def changed(self):

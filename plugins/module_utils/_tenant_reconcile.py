@@ -199,53 +199,71 @@ class Reconciler(object):
         self.workers = workers
         self.live = None
         self.started = time.time()
+        self.handover = None  # a _tenant_handover.Handover: generated keys also wait there for an operator
 
     def load(self):
         self.live = tenant_secret.LiveIndex(list_tenant_secrets(self.api, self.namespace, self.selector))
         return self.live
 
     def apply_one(self, spec, tenant_plan, key_path=None):
-        """Apply one tenant's plan (retrying conflicts).  Returns the final TenantPlan."""
-        staged = None
-        if key_path and tenant_plan.new_key and not self.api.dry_run:
-            staged = stage_key_file(key_path, tenant_plan.new_key)
-        current = tenant_plan
-        retired_names = [a.secret for a in tenant_plan.actions if tenant_secret.RETIRED_INFIX in a.secret]
-        retired_names += [s["metadata"]["name"] for s in self.live.retired.get(spec.name, [])]
+        """Apply one tenant's plan (retrying conflicts).  Returns the final TenantPlan.
+
+        A generated key is put where it goes (staged key file, hand-over Secret) before the tenant
+        Secret is written, and withdrawn from there if that write fails: it never exists only in the
+        cluster, and nothing hands out a key that did not go live.
+        """
+        staged = handed_over = None
+        generated = tenant_plan.new_key if tenant_plan.key_generated and not self.api.dry_run else None
+        if key_path and generated:
+            staged = stage_key_file(key_path, generated)
         try:
-            for attempt in range(CONFLICT_ATTEMPTS):
-                try:
-                    for action in current.actions:
-                        _execute(self.api, self.namespace, action)
-                    break
-                except ApiError as err:
-                    if err.status != 409 or attempt == CONFLICT_ATTEMPTS - 1:
-                        raise
-                    time.sleep(0.05 * (attempt + 1))
-                    main, retired = _refresh(self.api, self.namespace, sorted(set(retired_names)), spec)
-                    problem = _conflict_problem(spec, current, main, self.namespace, self.selector)
-                    if problem is not None:
-                        raise problem
-                    adopting = current.kind == "created" and main is not None  # relabelled by hand: keep its key
-                    if adopting:
-                        problem = ownership.ownership_errors(
-                            [spec], tenant_secret.LiveIndex([main]), spec.owner) if spec.owner else []
-                        if problem:
-                            raise tenant_secret.TenantError(problem[0])
-                    keep_key = tenant_plan.new_key if (tenant_plan.key_generated or spec.rotate) and not adopting \
-                        else None
-                    replanned = planning.plan_tenant(spec, main, retired, self.namespace, self.selector, self.now,
-                                                     new_key=keep_key)
-                    replanned.key_generated = tenant_plan.key_generated and not adopting
-                    replanned.before = tenant_plan.before
-                    current = replanned
-            if staged and current.new_key == tenant_plan.new_key:
-                commit_key_file(staged, key_path)
-                staged = None
+            if self.handover is not None and generated:
+                handed_over = self.handover.put(spec.name, generated)
+            current = self._write(spec, tenant_plan)
+            if current.new_key == tenant_plan.new_key:
+                if staged:
+                    commit_key_file(staged, key_path)
+                    staged = None
+                current.handover = handed_over
+                handed_over = None
         finally:
             if staged:
                 discard_key_file(staged)
+            if handed_over:
+                self.handover.withdraw(spec.name, generated)
         return current
+
+    def _write(self, spec, tenant_plan):
+        """Send the plan's writes; on 409 re-read and re-plan when that is safe (see _conflict_problem)."""
+        current = tenant_plan
+        retired_names = [a.secret for a in tenant_plan.actions if tenant_secret.RETIRED_INFIX in a.secret]
+        retired_names += [s["metadata"]["name"] for s in self.live.retired.get(spec.name, [])]
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                for action in current.actions:
+                    _execute(self.api, self.namespace, action)
+                return current
+            except ApiError as err:
+                if err.status != 409 or attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+                main, retired = _refresh(self.api, self.namespace, sorted(set(retired_names)), spec)
+                problem = _conflict_problem(spec, current, main, self.namespace, self.selector)
+                if problem is not None:
+                    raise problem
+                adopting = current.kind == "created" and main is not None  # relabelled by hand: keep its key
+                if adopting and spec.owner:
+                    problems = ownership.ownership_errors([spec], tenant_secret.LiveIndex([main]), spec.owner)
+                    if problems:
+                        raise tenant_secret.TenantError(problems[0])
+                keep_key = tenant_plan.new_key if (tenant_plan.key_generated or spec.rotate) and not adopting \
+                    else None
+                replanned = planning.plan_tenant(spec, main, retired, self.namespace, self.selector, self.now,
+                                                 new_key=keep_key)
+                replanned.key_generated = tenant_plan.key_generated and not adopting
+                replanned.before = tenant_plan.before
+                current = replanned
+        return current  # pragma: no cover - the loop returns or raises
 
     def recover_key_files(self, specs, key_path_for):
         """Key files an interrupted run staged but did not commit, for tenants whose Secret has that key."""
@@ -275,7 +293,7 @@ class Reconciler(object):
 
         outcomes = run_concurrently(_one, work, workers=self.workers)
         result = {"created": [], "updated": [], "deleted": [], "unchanged": unchanged, "failures": [],
-                  "changes": {}, "key_files": dict(recovered), "recovered_key_files": sorted(recovered)}
+                  "changes": {}, "key_files": dict(recovered), "recovered_key_files": sorted(recovered), "handovers": {}}
         diff_before, diff_after = {}, {}
         applied = []
         for tenant_plan, final, error in outcomes:
@@ -292,6 +310,8 @@ class Reconciler(object):
             diff_after[final.name] = final.after
             if key_path_for and final.key_generated:
                 result["key_files"][final.name] = key_path_for(final)
+            if getattr(final, "handover", None):
+                result["handovers"][final.name] = final.handover
         for field in ("created", "updated", "deleted", "unchanged"):
             result[field].sort()
         result["authorino_refresh"] = self.refresh_authorino(result["updated"])

@@ -147,6 +147,10 @@ api_key_file:
   description: File the new key was written to.
   returned: when a new key was generated and O(api_key_file) or O(key_dir) was given (not in check mode)
   type: str
+handover:
+  description: The hand-over Secret (C(namespace/name)) the new key waits in for an operator.
+  returned: when a key was generated with O(handover_namespace) (not in check mode)
+  type: str
 api_key:
   description: The newly generated key.
   returned: only with O(return_keys=true) when a key was generated (not in check mode)

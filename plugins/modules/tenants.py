@@ -147,6 +147,15 @@ key_files:
   description: Per tenant with a generated key, the file it was written to.
   returned: when O(key_dir) is set and keys were generated (not in check mode)
   type: dict
+handovers:
+  description: Per tenant with a generated key, the hand-over Secret (C(namespace/name)) it waits in.
+  returned: always (empty without O(handover_namespace))
+  type: dict
+expired_handovers:
+  description: Hand-over Secrets removed because their O(handover_ttl) was over.
+  returned: always
+  type: list
+  elements: str
 recovered_key_files:
   description:
     - Tenants whose key file an interrupted earlier run had staged but not put in place (killed between writing the

@@ -15,6 +15,7 @@ import base64
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -200,13 +201,68 @@ def test_tenant_job_templates_with_the_tenant_manager_token(control_plane, awx):
     assert [e["verb"] for e in refreshes] == ["patch", "patch"]  # change tier, rotate
 
 
+HANDOVER_NS = "tokenlabs-key-handover"
+
+
+def _handovers(control_plane, tenant):
+    items = control_plane.kubectl_json("get", "secrets", "-n", HANDOVER_NS, "-l",
+                                       "tokenlabs.io/key-handover=true,tokenlabs.io/tenant=" + tenant)["items"]
+    return {s["metadata"]["name"]: base64.b64decode(s["data"]["api_key"]).decode() for s in items}
+
+
+def test_awx_onboarding_hands_the_key_over_to_an_operator(control_plane, awx):
+    """No key file survives an AWX job: the key waits in a hand-over Secret an operator picks up (and deletes)."""
+    ns = awx.ns
+    onboard = awx("Tenant: onboard", {"tenant_name": "handed", "tenant_tier": "pro", "tenant_display_name": "",
+                                      "tenant_contact": "", "tenant_user_id": "", "tenant_expires_at": "",
+                                      "tenant_key_file": ""})
+    assert onboard.returncode == 0, onboard.stdout + onboard.stderr
+    live = base64.b64decode(_secret(control_plane, ns, "tenant-handed")["data"]["api_key"]).decode()
+    waiting = _handovers(control_plane, "handed")
+    assert list(waiting.values()) == [live] and live not in onboard.stdout + onboard.stderr
+    assert "waits in Secret %s/" % HANDOVER_NS in onboard.stdout and "tenant_key_pickup" in onboard.stdout
+    handover = control_plane.kubectl_json("get", "secret", list(waiting)[0], "-n", HANDOVER_NS)
+    assert "app" not in handover["metadata"]["labels"]  # never an API key to Authorino
+    # the tenant-manager token may not read a hand-over back by name
+    proc = _as_tenant_manager(control_plane, awx, "-n", HANDOVER_NS, "get", "secret", list(waiting)[0])
+    assert proc.returncode != 0 and "forbidden" in proc.stderr.lower()
+
+    # an operator, with the cluster credential, picks it up: file == live key, hand-over gone
+    key_file = awx.tmp / "picked.key"
+    pickup = control_plane.ansible_playbook("-i", str(REPO / "inventory" / "local"), "tokenlabs.inference.tenant_key_pickup",
+                                            "-e", f"tokenlabs_kuadrant_namespace={ns}", "-e", "tenant_name=handed",
+                                            "-e", f"tenant_key_file={key_file}")
+    assert pickup.returncode == 0, pickup.stdout + pickup.stderr
+    assert key_file.read_text().strip() == live and oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert _handovers(control_plane, "handed") == {} and live not in pickup.stdout + pickup.stderr
+    again = control_plane.ansible_playbook("-i", str(REPO / "inventory" / "local"), "tokenlabs.inference.tenant_key_pickup",
+                                           "-e", f"tokenlabs_kuadrant_namespace={ns}", "-e", "tenant_name=handed",
+                                           "-e", f"tenant_key_file={key_file}")
+    assert again.returncode != 0 and "picked up already" in again.stdout
+
+    # a hand-over nobody picked up is removed once its time is over (by the next tenant job)
+    rotate = awx("Tenant: rotate key", {"tenant_name": "handed", "tenant_key_file": ""},
+                 {"tokenlabs_key_handover_ttl": "1s"})
+    assert rotate.returncode == 0, rotate.stdout + rotate.stderr
+    assert len(_handovers(control_plane, "handed")) == 1
+    time.sleep(2)
+    other = awx("Tenant: onboard", {"tenant_name": "other", "tenant_tier": "free", "tenant_display_name": "",
+                                     "tenant_contact": "", "tenant_user_id": "", "tenant_expires_at": "",
+                                     "tenant_key_file": ""})
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert _handovers(control_plane, "handed") == {} and len(_handovers(control_plane, "other")) == 1
+
+
 def test_sync_tenants_job_with_the_tenant_manager_token(control_plane, awx):
     ns = awx.ns
     key_dir = awx.tmp / "sync-keys"
     inventory = {"tokenlabs_tenants": [{"name": "inv-a", "tier": "free"}, {"name": "inv-b", "tier": "pro"}],
-                 "tokenlabs_tenant_key_dir": str(key_dir)}
+                 "tokenlabs_tenant_key_dir": str(key_dir), "awx_job_id": 42}  # AWX sets awx_job_id
     first = awx("Sync tenants", {}, inventory)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "waits in Secret %s/" % HANDOVER_NS in first.stdout  # the job container's key files are lost
+    for name in ("inv-a", "inv-b"):
+        assert list(_handovers(control_plane, name).values()) == [(key_dir / (name + ".key")).read_text().strip()]
     for name in ("inv-a", "inv-b"):
         secret = _secret(control_plane, ns, "tenant-" + name)
         assert secret["metadata"]["annotations"]["tokenlabs.io/owner"] == "inventory"

@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: TokenLabs engineering
+# Apache License 2.0 (see LICENSE)
+"""Key hand-over Secrets: where a generated key waits for an operator when no key file can be kept.
+
+Private to this collection (not an API for other collections; it may change
+without notice).
+
+An AWX job runs in a container: a key file written there is gone when the job
+ends. With a hand-over namespace, every generated key is also written to a
+Secret ``key-handover-<tenant>-<fingerprint>`` in that namespace (one only
+operators can read), before the tenant Secret is written (so a key never exists
+only in the tenant Secret) and deleted again if the tenant write fails. An
+operator picks it up with playbooks/tenant_key_pickup.yml, which deletes it;
+runs with the hand-over namespace remove hand-overs whose time is over.
+The hand-over Secret carries none of the tenant selector labels: Authorino
+never sees it as an API key.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from datetime import timedelta
+
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
+
+HANDOVER_LABEL = "tokenlabs.io/key-handover"
+TENANT_LABEL = "tokenlabs.io/tenant"
+EXPIRES_ANNOTATION = "tokenlabs.io/handover-expires-at"
+FINGERPRINT_ANNOTATION = "tokenlabs.io/key-fingerprint"
+KUADRANT_NAMESPACE_ANNOTATION = "tokenlabs.io/kuadrant-namespace"
+NAME_PREFIX = "key-handover-"
+DEFAULT_TTL = "24h"
+
+
+def secrets_path(namespace, name=None):
+    base = "/api/v1/namespaces/%s/secrets" % namespace
+    return base + "/" + name if name else base
+
+
+def handover_name(tenant, key):
+    return "%s%s-%s" % (NAME_PREFIX, tenant, tenant_keys.fingerprint(key).split(":")[-1][:12])
+
+
+def render_handover(namespace, tenant, key, now, ttl_seconds, kuadrant_namespace):
+    """The hand-over Secret of one generated key (``data``, never ``stringData``)."""
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {
+            "name": handover_name(tenant, key), "namespace": namespace,
+            "labels": {HANDOVER_LABEL: "true", TENANT_LABEL: tenant},
+            "annotations": {
+                EXPIRES_ANNOTATION: validation.format_time(now + timedelta(seconds=ttl_seconds)),
+                FINGERPRINT_ANNOTATION: tenant_keys.fingerprint(key),
+                KUADRANT_NAMESPACE_ANNOTATION: kuadrant_namespace,
+            },
+        },
+        "data": {tenant_keys.KEY_FIELD: tenant_keys.encode_key(key)},
+    }
+
+
+class Handover(object):
+    """Writes and removes hand-over Secrets in ``namespace`` for keys of tenants in ``kuadrant_namespace``."""
+
+    def __init__(self, api, namespace, ttl_seconds, kuadrant_namespace, now):
+        self.api = api
+        self.namespace = namespace
+        self.ttl_seconds = ttl_seconds
+        self.kuadrant_namespace = kuadrant_namespace
+        self.now = now
+
+    def put(self, tenant, key):
+        """Write the hand-over of ``key``; returns ``namespace/name``. Raises ApiError."""
+        body = render_handover(self.namespace, tenant, key, self.now, self.ttl_seconds, self.kuadrant_namespace)
+        try:
+            self.api.create(secrets_path(self.namespace), body)
+        except ApiError as err:
+            if err.status != 409:  # 409: this very key was handed over by an interrupted run already
+                raise
+        return "%s/%s" % (self.namespace, body["metadata"]["name"])
+
+    def withdraw(self, tenant, key):
+        """Remove the hand-over of a key that never went live."""
+        self.api.delete(secrets_path(self.namespace, handover_name(tenant, key)), missing_ok=True)
+
+    def remove_expired(self):
+        """Delete hand-overs whose time is over; returns their names."""
+        removed = []
+        for secret in self.api.list(secrets_path(self.namespace), label_selector=HANDOVER_LABEL + "=true",
+                                    metadata_only=True):
+            meta = secret.get("metadata") or {}
+            moment = validation.parse_rfc3339((meta.get("annotations") or {}).get(EXPIRES_ANNOTATION) or "")
+            if moment is None or moment <= self.now:
+                self.api.delete(secrets_path(self.namespace, meta["name"]), missing_ok=True)
+                removed.append(meta["name"])
+        return sorted(removed)

@@ -1,0 +1,53 @@
+"""Hand-over Secrets: their shape (never a tenant key to Authorino), put, withdraw, expiry."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from datetime import timedelta
+
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_handover as handover
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
+
+from tenant_fixtures import KEY_A, NOW, SEL
+
+
+class Api(object):
+    def __init__(self):
+        self.store = {}
+
+    def create(self, path, body):
+        name = body["metadata"]["name"]
+        if name in self.store:
+            raise ApiError(409, "Conflict", "already exists", "POST", path)
+        self.store[name] = copy.deepcopy(body)
+
+    def delete(self, path, missing_ok=True):
+        self.store.pop(path.rsplit("/", 1)[1], None)
+
+    def list(self, path, label_selector=None, metadata_only=False):
+        assert label_selector == "tokenlabs.io/key-handover=true" and metadata_only
+        return [{"metadata": copy.deepcopy(s["metadata"])} for s in self.store.values()]
+
+
+def test_the_hand_over_secret_is_no_api_key_for_authorino():
+    body = handover.render_handover("handover", "acme", KEY_A, NOW, 3600, "kuadrant-system")
+    assert body["metadata"]["name"] == "key-handover-acme-" + tenant_keys.fingerprint(KEY_A)[7:19]
+    assert not set(SEL) & set(body["metadata"]["labels"])  # not selected by the AuthPolicy
+    assert body["metadata"]["annotations"]["tokenlabs.io/handover-expires-at"] == "2026-06-01T13:00:00Z"
+    assert base64.b64decode(body["data"]["api_key"]).decode() == KEY_A and "stringData" not in body
+
+
+def test_put_withdraw_and_expiry():
+    api = Api()
+    keeper = handover.Handover(api, "handover", 3600, "kuadrant-system", NOW)
+    where = keeper.put("acme", KEY_A)
+    assert where == "handover/" + handover.handover_name("acme", KEY_A)
+    assert keeper.put("acme", KEY_A) == where  # an interrupted run already handed this key over
+    assert keeper.remove_expired() == []
+    later = handover.Handover(api, "handover", 3600, "kuadrant-system", NOW + timedelta(hours=2))
+    assert later.remove_expired() == [handover.handover_name("acme", KEY_A)] and api.store == {}
+    keeper.put("acme", KEY_A)
+    keeper.withdraw("acme", KEY_A)
+    assert api.store == {}
