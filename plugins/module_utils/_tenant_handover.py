@@ -42,7 +42,7 @@ def secrets_path(namespace, name=None):
 
 
 def handover_name(tenant, key):
-    return "%s%s-%s" % (NAME_PREFIX, tenant, tenant_keys.fingerprint(key).split(":")[-1][:12])
+    return "%s%s-%s" % (NAME_PREFIX, tenant, tenant_keys.fingerprint(key).rsplit(":", maxsplit=1)[-1][:12])
 
 
 def render_handover(namespace, tenant, key, now, ttl_seconds, kuadrant_namespace):

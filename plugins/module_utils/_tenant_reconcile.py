@@ -166,8 +166,8 @@ def _conflict_problem(spec, tenant_plan, main, namespace, selector):
             return None  # our tenant Secret with its selector labels removed by hand: re-planned, labels restored
         return tenant_secret.TenantError(
             "Secret %s already exists in namespace %s but is not a tenant Secret (it lacks the labels %s); "
-            "delete or rename it, or choose another tenant name" % (name, namespace,
-                                                                     tenant_secret.label_selector(selector)))
+            "delete or rename it, or choose another tenant name"
+            % (name, namespace, tenant_secret.label_selector(selector)))
     if tenant_plan.new_key is None:
         return None
     done = [a.what for a in tenant_plan.actions if a.verb == "create" and a.secret != name]

@@ -247,8 +247,8 @@ def test_awx_onboarding_hands_the_key_over_to_an_operator(control_plane, awx):
     assert len(_handovers(control_plane, "handed")) == 1
     time.sleep(2)
     other = awx("Tenant: onboard", {"tenant_name": "other", "tenant_tier": "free", "tenant_display_name": "",
-                                     "tenant_contact": "", "tenant_user_id": "", "tenant_expires_at": "",
-                                     "tenant_key_file": ""})
+                                    "tenant_contact": "", "tenant_user_id": "", "tenant_expires_at": "",
+                                    "tenant_key_file": ""})
     assert other.returncode == 0, other.stdout + other.stderr
     assert _handovers(control_plane, "handed") == {} and len(_handovers(control_plane, "other")) == 1
 
