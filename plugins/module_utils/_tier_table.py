@@ -145,18 +145,6 @@ def describe_window(window_ms):
 
 
 # --- Validation -----------------------------------------------------------------------
-def _positive_int(value):
-    """Return ``value`` as int if it is a positive integer (int or digit string), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-        return number if number > 0 else None
-    return None
-
-
 def normalise_tier_name(name):
     """Lower-case and turn separators into '-': the form used to detect colliding names."""
     return re.sub(r"[^a-z0-9]+", "-", str(name).strip().lower()).strip("-")
@@ -214,7 +202,7 @@ def validate_tiers(tiers):
             value = limits[key]
             if key in FRIENDLY_KEYS:
                 kind, window_ms = FRIENDLY_KEYS[key]
-                number = _positive_int(value)
+                number = validation.positive_int(value)
                 if number is None:
                     errors.append("%s.%s = %r is not a positive integer; allowed: a whole number >= 1"
                                   % (where, key, value))
@@ -235,7 +223,7 @@ def validate_tiers(tiers):
                     if unknown:
                         errors.append("%s.%s has unknown key(s) %s; allowed: limit, window"
                                       % (where, field, ", ".join(unknown)))
-                    number = _positive_int(item.get("limit"))
+                    number = validation.positive_int(item.get("limit"))
                     if number is None:
                         errors.append("%s.%s.limit = %r is not a positive integer; allowed: a whole number >= 1"
                                       % (where, field, item.get("limit")))

@@ -87,15 +87,22 @@ def parse_duration_ms(value):
     return sum(int(number) * UNIT_MS[unit] for number, unit in _DURATION_TOKEN_RE.findall(text))
 
 
-def parse_duration_seconds(value):
-    """A positive whole number of seconds from a duration (``24h``, ``1h30m``) or a number; else None."""
+def positive_int(value):
+    """``value`` as an int if it is a positive whole number (an int or a string of digits), else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value if value > 0 else None
     if isinstance(value, str) and value.strip().isdigit():
-        seconds = int(value.strip())
-        return seconds if seconds > 0 else None
+        number = int(value.strip())
+        return number if number > 0 else None
+    return None
+
+
+def parse_duration_seconds(value):
+    """A positive whole number of seconds from a duration (``24h``, ``1h30m``) or a number; else None."""
+    if isinstance(value, (bool, int)) or (isinstance(value, str) and value.strip().isdigit()):
+        return positive_int(value)
     try:
         total = parse_duration_ms(value)
     except ValueError:

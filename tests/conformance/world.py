@@ -27,15 +27,9 @@ import kuadrant_translation as kt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from tenant_helpers import Runner  # noqa: E402  pylint: disable=wrong-import-position
+from support.tiers import DEFAULT_TIERS  # noqa: E402
 
 SELECTOR = {"app": "token-labs"}
-DEFAULT_TIERS = {
-    "free": {"requests_per_minute": 10, "requests_per_day": 100, "tokens_per_minute": 5000, "tokens_per_day": 50000},
-    "pro": {"requests_per_minute": 100, "requests_per_day": 5000, "tokens_per_minute": 50000,
-            "tokens_per_day": 500000},
-    "enterprise": {"requests_per_minute": 1000, "requests_per_day": 50000, "tokens_per_minute": 500000,
-                   "tokens_per_day": 5000000},
-}
 GATEWAY_CLASS = "eg"
 GATEWAY = "token-labs-gateway"
 LISTENER = "http"

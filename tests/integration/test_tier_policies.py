@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from support.tiers import DEFAULT_TIERS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_RESOURCES = {"authpolicies", "ratelimitpolicies", "tokenratelimitpolicies"}
@@ -17,14 +18,6 @@ KINDS = {"AuthPolicy": "authpolicy", "RateLimitPolicy": "ratelimitpolicy",
          "TokenRateLimitPolicy": "tokenratelimitpolicy"}
 NAMES = {"AuthPolicy": "token-labs-auth", "RateLimitPolicy": "token-labs-request-limits",
          "TokenRateLimitPolicy": "token-labs-token-limits"}
-DEFAULT_TIERS = {
-    "free": {"requests_per_minute": 10, "requests_per_day": 100, "tokens_per_minute": 5000,
-             "tokens_per_day": 50000},
-    "pro": {"requests_per_minute": 100, "requests_per_day": 5000, "tokens_per_minute": 50000,
-            "tokens_per_day": 500000},
-    "enterprise": {"requests_per_minute": 1000, "requests_per_day": 50000, "tokens_per_minute": 500000,
-                   "tokens_per_day": 5000000},
-}
 PLAYBOOK = """
 - name: Tier policies
   hosts: localhost

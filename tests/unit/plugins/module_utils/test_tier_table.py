@@ -13,15 +13,8 @@ import pytest
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_table as tier_table
+from support.tiers import DEFAULT_TIERS  # noqa: E402
 
-DEFAULT_TIERS = {
-    "free": {"requests_per_minute": 10, "requests_per_day": 100, "tokens_per_minute": 5000,
-             "tokens_per_day": 50000},
-    "pro": {"requests_per_minute": 100, "requests_per_day": 5000, "tokens_per_minute": 50000,
-            "tokens_per_day": 500000},
-    "enterprise": {"requests_per_minute": 1000, "requests_per_day": 50000, "tokens_per_minute": 500000,
-                   "tokens_per_day": 5000000},
-}
 CRD_WINDOW = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
 
 

@@ -27,6 +27,7 @@ expected commands must have been consumed: "right commands" is part of every tes
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -128,3 +129,19 @@ def run_case(module, case, tmp_path, monkeypatch):
         else:
             assert json.loads(target.read_text()) == content, f"{rel}: {target.read_text()}"
     return result, calls
+
+
+HERE = Path(__file__).parent
+MODULES = "ansible_collections.tokenlabs.inference.plugins.modules."
+
+
+def module_cases(file_name, module=None):
+    """The cases of ``file_name`` (next to this file), only those for ``module`` when given; never empty."""
+    cases = [c for c in load_cases(HERE / file_name) if module is None or c.values[0].get("module") == module]
+    assert cases, "no test cases for %s in %s" % (module, file_name)
+    return cases
+
+
+def run_module(name, case, tmp_path, monkeypatch):
+    """Run one case against the module ``name`` of this collection."""
+    run_case(importlib.import_module(MODULES + name), case, tmp_path, monkeypatch)
