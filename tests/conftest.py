@@ -22,7 +22,7 @@ import pytest
 COLLECTIONS = Path(__file__).resolve().parent.parent / ".cache" / "collections"
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
-from support.cluster import CONTROLPLANE, ControlPlane, mirror_path  # noqa: E402  pylint: disable=wrong-import-position
+from support.cluster import CATALOG_FILES, CONTROLPLANE, ControlPlane, mirror_path  # noqa: E402  pylint: disable=wrong-import-position
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +38,10 @@ def control_plane(tmp_path_factory):
         crds = subprocess.run(base + ["install-crds", str(mirror_path())], capture_output=True, text=True, check=False)
         if crds.returncode != 0:
             pytest.fail(f"installing CRDs failed:\n{crds.stderr}", pytrace=False)
+        nodes = subprocess.run(base + ["register-nodes", "--catalog", *CATALOG_FILES], capture_output=True, text=True,
+                               check=False)
+        if nodes.returncode != 0:
+            pytest.fail(f"registering the catalog's nodes failed:\n{nodes.stderr}", pytrace=False)
         yield ControlPlane(state_dir, info)
     finally:
         subprocess.run(base + ["down"], capture_output=True, text=True, check=False)

@@ -3,7 +3,7 @@
 # Apache License 2.0 (see LICENSE)
 """Filters that turn the platform inventory (model catalog, version pins, mirror) into
 Helm values and Kubernetes objects.  The logic lives in
-plugins/module_utils/_model_catalog.py and _k8s_objects.py (no I/O, unit-tested); these are thin wrappers.
+plugins/module_utils/_model_catalog.py, _k8s_objects.py and _gpu_sharing.py (no I/O, unit-tested); these are thin wrappers.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -12,6 +12,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _gpu_sharing as gpu_sharing
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _k8s_objects as k8s_objects
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_catalog as model_catalog
 
@@ -93,6 +94,18 @@ def helm_ownership_patch(name, api_version, kind, release, release_namespace):
     return k8s_objects.helm_ownership_patch(str(name), api_version, kind, release, release_namespace)
 
 
+def gpu_device_plugin_config(models):
+    return gpu_sharing.device_plugin_config(_plain(models))
+
+
+def gpu_node_label_patches(models):
+    return gpu_sharing.node_label_patches(_plain(models))
+
+
+def unknown_model_nodes(models, node_names):
+    return gpu_sharing.unknown_nodes(_plain(models), _plain(list(node_names)))
+
+
 class FilterModule(object):
     """TokenLabs platform filters."""
 
@@ -113,4 +126,7 @@ class FilterModule(object):
             "pending_conditions": pending_conditions,
             "namespace_definition": namespace_definition,
             "helm_ownership_patch": helm_ownership_patch,
+            "gpu_device_plugin_config": gpu_device_plugin_config,
+            "gpu_node_label_patches": gpu_node_label_patches,
+            "unknown_model_nodes": unknown_model_nodes,
         }

@@ -101,6 +101,58 @@ def test_values_render_with_the_mirrored_chart(rendered_values, control_plane):
     assert dry.returncode == 0, dry.stderr
 
 
+SEED_CATALOG = [  # the reference topology: one model alone on spark-01, three sharing spark-02's GPU
+    {"id": "nvidia/NVIDIA-Nemotron-3-Super-120B", "name": "nemotron-super", "engine": "vllm", "node": "spark-01",
+     "image": "example.invalid/vllm:v1", "gpu_memory_share": 0.9},
+    {"id": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "name": "r1-qwen-7b", "engine": "vllm", "node": "spark-02",
+     "image": "example.invalid/vllm:v1", "gpu_memory_share": 0.3},
+    {"id": "meta-llama/Llama-3.1-8B-Instruct", "name": "llama-8b", "engine": "sglang", "node": "spark-02",
+     "image": "example.invalid/sglang:v1", "gpu_memory_share": 0.3},
+    {"id": "Qwen/Qwen2.5-7B-Instruct", "name": "qwen-7b", "engine": "trtllm", "node": "spark-02",
+     "image": "example.invalid/trtllm:v1", "gpu_memory_share": 0.3},
+]
+
+
+def test_the_device_plugin_shares_a_gpu_between_the_models_of_a_node(control_plane, tmp_path):
+    out = tmp_path / "values.yaml"
+    (tmp_path / "catalog.json").write_text(json.dumps({"tokenlabs_models": SEED_CATALOG}))
+    proc = _run(control_plane, tmp_path, f"""
+        - name: Render the GPU Operator values for the seed catalog
+          hosts: localhost
+          gather_facts: false
+          tasks:
+            - name: Compute them with the role
+              ansible.builtin.include_role:
+                name: tokenlabs.inference.gpu_operator
+                tasks_from: values.yml
+                public: true
+            - name: Write them
+              ansible.builtin.copy:
+                content: "{{{{ gpu_operator_values | to_nice_yaml }}}}"
+                dest: {out}
+                mode: "0600"
+        """, "-e", f"@{tmp_path / 'catalog.json'}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = yaml.safe_load(out.read_text())["devicePlugin"]["config"]
+    assert config["name"] == "tokenlabs-device-plugin" and config["default"] == "exclusive"
+    assert sorted(config["data"]) == ["exclusive", "time-slicing-3"]  # three replicas on spark-02
+    shared = yaml.safe_load(config["data"]["time-slicing-3"])["sharing"]["timeSlicing"]["resources"]
+    assert shared == [{"name": "nvidia.com/gpu", "replicas": 3}]
+    chart = f"{control_plane.mirror}/charts/gpu-operator-v25.10.1.tgz"
+    rendered = subprocess.run([control_plane.helm_bin, "template", "gpu-operator", chart, "-n", NAMESPACE,
+                               "-f", str(out)], capture_output=True, text=True, check=False)
+    assert rendered.returncode == 0, rendered.stderr
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    policy = next(d for d in docs if d["kind"] == "ClusterPolicy")
+    assert policy["spec"]["devicePlugin"]["config"] == {"name": "tokenlabs-device-plugin", "default": "exclusive"}
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "tokenlabs-device-plugin")
+    assert sorted(configmap["data"]) == ["exclusive", "time-slicing-3"]
+    control_plane.kubectl("create", "namespace", NAMESPACE, check=False)
+    dry = control_plane.kubectl("apply", "--server-side", "--dry-run=server", "--field-manager=pytest", "-f", "-",
+                                input=yaml.safe_dump(configmap), check=False)
+    assert dry.returncode == 0, dry.stderr
+
+
 def test_role_installs_the_chart_and_reruns_without_writes(control_plane, tmp_path):
     play = """
         - name: GPU Operator
@@ -122,6 +174,10 @@ def test_role_installs_the_chart_and_reruns_without_writes(control_plane, tmp_pa
                                          capture_output=True, text=True, check=True).stdout)
     assert [(r["name"], r["chart"], r["status"]) for r in releases] == [
         ("gpu-operator", "gpu-operator-v25.10.1", "deployed")]
+    # each catalog node (inventory/local: one model per node) picks its device-plugin config
+    for node in ("spark-01", "spark-02"):
+        labels = control_plane.kubectl_json("get", "node", node)["metadata"]["labels"]
+        assert labels["nvidia.com/device-plugin.config"] == "exclusive"
 
     mark = control_plane.audit_mark()
     proc = _run(control_plane, tmp_path, play, *extra)

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from support.cluster import CONTROLPLANE, ControlPlane
+from support.cluster import CATALOG_FILES, CONTROLPLANE, ControlPlane
 
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
@@ -29,6 +29,9 @@ def empty_control_plane(tmp_path_factory):
         pytest.fail(f"control plane did not start:\n{proc.stderr}", pytrace=False)
     try:
         info = json.loads((state_dir / "state.json").read_text())
+        # Empty of CRDs and platform namespaces, but with its nodes, as a fresh cluster is.
+        subprocess.run(base + ["register-nodes", "--catalog", *CATALOG_FILES], capture_output=True, text=True,
+                       check=True)
         yield ControlPlane(state_dir, info)
     finally:
         subprocess.run(base + ["down", "--purge"], capture_output=True, text=True, check=False)

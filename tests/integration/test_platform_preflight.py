@@ -29,6 +29,9 @@ CASES = {
                             "duplicate model id 'nvidia/Llama-3.1-Nemotron-Nano-8B-v1'"),
     "unknown-engine": ({"tokenlabs_models": [dict(GOOD, engine="ollama")]},
                        "engine 'ollama' is not supported; allowed: vllm, sglang, trtllm"),
+    "model-on-an-unknown-node": ({"tokenlabs_models": [dict(GOOD, node="spark-99")]},
+                                 "tokenlabs_models[0] (nemotron-nano-8b): node 'spark-99' is not a node of the "
+                                 "cluster; nodes: spark-01, spark-02"),
     "version-not-a-version": ({"tokenlabs_envoy_gateway_version": "latest"},
                               "tokenlabs_envoy_gateway_version: 'latest' is not a version"),
     "kuadrant-with-token-limit-bypass": ({"tokenlabs_kuadrant_version": "1.4.1"},

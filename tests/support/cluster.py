@@ -17,6 +17,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO / ".cache" / "collections"
 CONTROLPLANE = REPO / "tools" / "controlplane" / "controlplane.py"
+# Where inventory/local's model catalog comes from: its nodes are registered on the control plane
+# (there is no kubelet), as a real cluster has them.
+CATALOG_FILES = [str(REPO / "roles" / "platform_defaults" / "defaults" / "main.yml"),
+                 str(REPO / "inventory" / "local" / "group_vars" / "all" / "main.yml")]
 
 sys.path.insert(0, str(CONTROLPLANE.parent))  # the local control-plane tool (tools/controlplane)
 sys.path.insert(0, str(REPO / "tools" / "conformance"))  # stand-ins and engine clients (tools/conformance)

@@ -467,6 +467,61 @@ def install_crds(state: State, mirror: Path) -> None:
     log(f"{len(files)} CRDs from {crd_dir} established")
 
 
+NODE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def node_object(name: str, gpus: int) -> dict:
+    """A Node as a DGX Spark's kubelet registers it (arm64, one GB10 GPU offered by the device plugin)."""
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "arm64",
+            "beta.kubernetes.io/arch": "arm64", "beta.kubernetes.io/os": "linux", "nvidia.com/gpu.present": "true"}},
+        "status": {
+            "capacity": {"cpu": "20", "memory": "128Gi", "pods": "110", "nvidia.com/gpu": str(gpus)},
+            "allocatable": {"cpu": "20", "memory": "125Gi", "pods": "110", "nvidia.com/gpu": str(gpus)},
+            "nodeInfo": {"architecture": "arm64", "operatingSystem": "linux", "osImage": "DGX OS 7 (stand-in)",
+                         "kubeletVersion": pinned_version("kube"), "containerRuntimeVersion": "containerd://stand-in",
+                         "kernelVersion": "", "kubeProxyVersion": "", "machineID": "", "systemUUID": "",
+                         "bootID": ""},
+        },
+    }
+
+
+def catalog_nodes(files: list[Path]) -> list[str]:
+    """The nodes of ``tokenlabs_models`` as the last of ``files`` that defines it sets it."""
+    import yaml  # pylint: disable=import-outside-toplevel  (only this command needs PyYAML)
+    models = None
+    for path in files:
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ControlPlaneError(f"cannot read the catalog from {path}: {exc}")
+        if isinstance(doc, dict) and "tokenlabs_models" in doc:
+            models = doc["tokenlabs_models"]
+    if files and models is None:
+        raise ControlPlaneError(f"none of {', '.join(map(str, files))} defines tokenlabs_models")
+    return sorted({m["node"] for m in models or [] if isinstance(m, dict) and m.get("node")})
+
+
+def register_nodes(state: State, names: list[str], gpus: int = 1) -> None:
+    """Register Node objects the way a kubelet would (there is no kubelet here); existing ones are kept."""
+    bad = [n for n in names if not NODE_NAME_RE.match(n) or len(n) > 253]
+    if bad or not names:
+        raise ControlPlaneError(f"node names must be DNS subdomains (a-z, 0-9, '-', '.'), got {bad or names}")
+    if not status(state):
+        raise ControlPlaneError("the control plane is not running; run `controlplane.py up` first")
+    existing = set(kubectl(state, "get", "nodes", "-o", "name").stdout.split())
+    for name in names:
+        if "node/" + name in existing:
+            continue
+        proc = subprocess.run([str(binary("kubectl")), f"--kubeconfig={state.kubeconfig}", "create", "-f", "-"],
+                              input=json.dumps(node_object(name, gpus)), capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise ControlPlaneError(f"registering node {name} failed: {proc.stderr.strip()}")
+    log(f"nodes registered: {', '.join(names)}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("TOKENLABS_CONTROLPLANE_DIR", DEFAULT_STATE)))
@@ -483,6 +538,11 @@ def main(argv=None) -> int:
     sub.add_parser("env")
     p_crds = sub.add_parser("install-crds")
     p_crds.add_argument("mirror", type=Path, help="mirror directory (holding crds/) or a CRD directory")
+    p_nodes = sub.add_parser("register-nodes", help="register Node objects as a kubelet would (no kubelet here)")
+    p_nodes.add_argument("names", nargs="*", help="node names")
+    p_nodes.add_argument("--catalog", type=Path, nargs="+", default=[],
+                         help="YAML files defining tokenlabs_models (the last that does wins): register its nodes")
+    p_nodes.add_argument("--gpus", type=int, default=1, help="nvidia.com/gpu each node offers (default 1)")
     args = parser.parse_args(argv)
     state = State(args.state_dir.resolve())
     try:
@@ -509,6 +569,8 @@ def main(argv=None) -> int:
             print(f"export PATH={':'.join(bindir)}:$PATH")
         elif args.command == "install-crds":
             install_crds(state, args.mirror.resolve())
+        elif args.command == "register-nodes":
+            register_nodes(state, list(args.names) + catalog_nodes(args.catalog), args.gpus)
     except ControlPlaneError as exc:
         log(f"error: {exc}")
         return 2
