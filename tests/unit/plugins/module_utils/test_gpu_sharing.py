@@ -44,3 +44,15 @@ def test_unknown_nodes_are_named_with_the_known_ones():
     assert errors == ["tokenlabs_models[4] (parked): node 'spark-03' is not a node of the cluster; "
                       "nodes: spark-01, spark-02"]
     assert gpu_sharing.unknown_nodes(SEED[:1], [])[0].endswith("nodes: none")
+
+
+def test_the_example_inventory_is_the_reference_topology():
+    from pathlib import Path  # pylint: disable=import-outside-toplevel
+    from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_catalog as model_catalog
+    catalog = yaml.safe_load((Path(__file__).parents[4] / "inventory/example/group_vars/all/main.yml")
+                             .read_text())["tokenlabs_models"]
+    assert model_catalog.validate_models(catalog) == []
+    assert {m["engine"] for m in catalog} == {"vllm", "sglang", "trtllm"}
+    assert gpu_sharing.gpu_slices(catalog) == {"spark-01": 1, "spark-02": 4}
+    assert gpu_sharing.node_label_patches(catalog)[1]["metadata"]["labels"] == {
+        "nvidia.com/device-plugin.config": "time-slicing-4"}
