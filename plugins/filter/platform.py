@@ -15,6 +15,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _gpu_sharing as gpu_sharing
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _k8s_objects as k8s_objects
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_catalog as model_catalog
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _service_catalog as service_catalog
 
 
 def _plain(value):
@@ -94,16 +95,24 @@ def helm_ownership_patch(name, api_version, kind, release, release_namespace):
     return k8s_objects.helm_ownership_patch(str(name), api_version, kind, release, release_namespace)
 
 
-def gpu_device_plugin_config(models):
-    return gpu_sharing.device_plugin_config(_plain(models))
+def gpu_device_plugin_config(models, services=None):
+    return gpu_sharing.device_plugin_config(_plain(models), _plain(services or []))
 
 
-def gpu_node_label_patches(models):
-    return gpu_sharing.node_label_patches(_plain(models))
+def gpu_node_label_patches(models, services=None):
+    return gpu_sharing.node_label_patches(_plain(models), _plain(services or []))
 
 
-def unknown_model_nodes(models, node_names):
-    return gpu_sharing.unknown_nodes(_plain(models), _plain(list(node_names)))
+def unknown_model_nodes(models, node_names, services=None):
+    return gpu_sharing.unknown_nodes(_plain(models), _plain(list(node_names)), _plain(services or []))
+
+
+def service_catalog_errors(services, models=None):
+    return service_catalog.validate_services(_plain(services), _plain(models or []))
+
+
+def service_objects(services, namespace, gateway_name, gateway_namespace):
+    return service_catalog.render_all(_plain(services), namespace, gateway_name, gateway_namespace)
 
 
 class FilterModule(object):
@@ -129,4 +138,6 @@ class FilterModule(object):
             "gpu_device_plugin_config": gpu_device_plugin_config,
             "gpu_node_label_patches": gpu_node_label_patches,
             "unknown_model_nodes": unknown_model_nodes,
+            "service_catalog_errors": service_catalog_errors,
+            "service_objects": service_objects,
         }

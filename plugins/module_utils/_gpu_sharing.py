@@ -31,10 +31,10 @@ EXCLUSIVE = "exclusive"
 RESOURCE = "nvidia.com/gpu"
 
 
-def gpu_slices(models):
-    """node -> how many ``nvidia.com/gpu`` its models request (the sum of their replicas, default 1)."""
+def gpu_slices(models, services=()):
+    """node -> how many ``nvidia.com/gpu`` its models and GPU services request (their replicas, default 1)."""
     slices = {}
-    for model in models or []:
+    for model in list(models or []) + [s for s in services or [] if s.get("gpu_memory_share") is not None]:
         replicas = model.get("replicas", 1)
         slices[model["node"]] = slices.get(model["node"], 0) + (replicas if isinstance(replicas, int) else 1)
     return slices
@@ -53,25 +53,28 @@ def config_text(slices):
     return text
 
 
-def device_plugin_config(models):
+def device_plugin_config(models, services=()):
     """``devicePlugin.config`` values of the GPU Operator chart: one config per sharing level in the catalog."""
-    levels = sorted(set(config_name(n) for n in gpu_slices(models).values()) | {EXCLUSIVE})
+    levels = sorted(set(config_name(n) for n in gpu_slices(models, services).values()) | {EXCLUSIVE})
     data = {}
     for name in levels:
         data[name] = config_text(1 if name == EXCLUSIVE else int(name.rsplit("-", 1)[1]))
     return {"create": True, "name": CONFIG_MAP, "default": EXCLUSIVE, "data": data}
 
 
-def node_label_patches(models):
+def node_label_patches(models, services=()):
     """Server-side-apply patches (labels only) choosing each catalog node's device-plugin config."""
     return [{"apiVersion": "v1", "kind": "Node",
              "metadata": {"name": node, "labels": {CONFIG_LABEL: config_name(slices)}}}
-            for node, slices in sorted(gpu_slices(models).items())]
+            for node, slices in sorted(gpu_slices(models, services).items())]
 
 
-def unknown_nodes(models, node_names):
+def unknown_nodes(models, node_names, services=()):
     """Errors for catalog entries whose node is not one of ``node_names`` (the cluster's nodes)."""
     known = set(node_names or [])
-    return ["tokenlabs_models[%d] (%s): node %r is not a node of the cluster; nodes: %s"
-            % (index, model.get("name"), model.get("node"), ", ".join(sorted(known)) or "none")
-            for index, model in enumerate(models or []) if model.get("node") not in known]
+    errors = []
+    for variable, items in (("tokenlabs_models", models), ("tokenlabs_services", services)):
+        errors.extend("%s[%d] (%s): node %r is not a node of the cluster; nodes: %s"
+                      % (variable, index, item.get("name"), item.get("node"), ", ".join(sorted(known)) or "none")
+                      for index, item in enumerate(items or []) if item.get("node") not in known)
+    return errors

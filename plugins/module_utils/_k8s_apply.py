@@ -16,7 +16,9 @@ message text:
 * ``pending`` (check mode only): its namespace (404 with ``details.kind ==
   "namespaces"``) or its kind (not in discovery) does not exist yet -- an earlier
   step of a real run creates it, so it would be created;
-* ``rejected``: anything else the API refused, with its status code and reason.
+* ``rejected``: anything else the API refused, with its status code and reason;
+* ``deleted`` (with ``prune``): an object of the given kinds carrying the given labels that
+  the list no longer holds (only objects the caller labelled as its own).
 
 Namespaces and CRDs in the list are applied before the other objects, so one list
 can hold a namespace and what goes into it.
@@ -32,7 +34,7 @@ import copy
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import (
     ApiError, KubeApi, run_concurrently)
 
-OUTCOMES = ("unchanged", "created", "updated", "pending", "rejected")
+OUTCOMES = ("unchanged", "created", "updated", "deleted", "pending", "rejected")
 FOUNDATION_KINDS = ("Namespace", "CustomResourceDefinition")
 # Fields the API server maintains itself; a dry run may differ from the live object only in these.
 SERVER_FIELDS = ("managedFields", "resourceVersion", "generation")
@@ -270,6 +272,35 @@ class Applier(object):
         return [order[id(d)] for d in definitions]
 
 
+    def prune(self, selector, kinds, namespace, definitions):
+        """Delete objects of ``kinds`` in ``namespace`` matching ``selector`` that ``definitions`` do not hold."""
+        keep = set((d.get("apiVersion"), d.get("kind"), (d.get("metadata") or {}).get("name")) for d in definitions)
+        results = []
+        for kind in kinds:
+            served = self.discovery.resource(kind["api_version"], kind["kind"])
+            if served is None:
+                continue  # nothing of a kind that is not installed
+            plural, namespaced = served
+            base = object_path(kind["api_version"], plural, namespaced, namespace, "x").rsplit("/", 1)[0]
+            for item in self.api.list(base, label_selector=selector, metadata_only=True):
+                name = (item.get("metadata") or {}).get("name")
+                if (kind["api_version"], kind["kind"], name) in keep:
+                    continue
+                definition = {"apiVersion": kind["api_version"], "kind": kind["kind"],
+                              "metadata": {"name": name, "namespace": namespace if namespaced else None}}
+                result = ObjectResult(definition)
+                result.path = base + "/" + name
+                result.before = {"metadata": item.get("metadata")}
+                try:
+                    (self.dry if self.check_mode else self.api).delete(result.path, missing_ok=True)
+                    result.outcome = "deleted"
+                    result.reason = "no longer in the list (labels %s)" % selector
+                except ApiError as err:
+                    _rejected(result, err, "deleting it failed: ")
+                results.append(result)
+        return results
+
+
 def summarize(results):
     """Counts per outcome, and the refs of the objects with each outcome."""
     counts = dict((outcome, 0) for outcome in OUTCOMES)
@@ -282,8 +313,8 @@ def failure_message(results, check_mode):
     """What was and was not applied, naming each rejected object and the API's reason."""
     rejected = [r for r in results if r.outcome == "rejected"]
     counts = summarize(results)
-    done = ("would create %(created)d, would update %(updated)d" if check_mode
-            else "created %(created)d, updated %(updated)d") % counts
+    done = ("would create %(created)d, would update %(updated)d, would delete %(deleted)d" if check_mode
+            else "created %(created)d, updated %(updated)d, deleted %(deleted)d") % counts
     return ("%d of %d object(s) rejected (%s, %d unchanged): %s"
             % (len(rejected), len(results), done, counts["unchanged"],
                "; ".join("%s: %s" % (r.ref, r.reason) for r in rejected)))

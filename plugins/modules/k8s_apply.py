@@ -63,6 +63,36 @@ options:
       - Number of requests in flight at once.
     type: int
     default: 8
+  prune:
+    description:
+      - Also delete the objects of O(prune.kinds) in O(prune.namespace) that carry the labels of
+        O(prune.label_selector) but are not in O(definitions) (they were removed from the catalog). Only objects
+        with those labels are ever touched: give labels only this caller sets. In check mode the deletes are
+        dry runs.
+    type: dict
+    suboptions:
+      label_selector:
+        description: Label selector of the objects the caller owns, e.g. C(app.kubernetes.io/managed-by=x,role=y).
+        type: str
+        required: true
+      namespace:
+        description: Namespace to prune in.
+        type: str
+        required: true
+      kinds:
+        description: The kinds to prune.
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          api_version:
+            description: apiVersion of the kind.
+            type: str
+            required: true
+          kind:
+            description: The kind.
+            type: str
+            required: true
 notes:
   - Apply order within one phase is not defined; use separate tasks when one object must exist before another
     (other than namespaces and CRDs, which always go first).
@@ -89,7 +119,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 objects:
-  description: One entry per definition, in input order.
+  description: One entry per definition, in input order, then one per pruned object.
   returned: always
   type: list
   elements: dict
@@ -112,7 +142,7 @@ objects:
     outcome:
       description: What happened (in check mode, what would happen).
       type: str
-      choices: [unchanged, created, updated, pending, rejected]
+      choices: [unchanged, created, updated, deleted, pending, rejected]
     reason:
       description: Why the object is V(pending) or V(rejected).
       type: str
@@ -128,7 +158,7 @@ counts:
   description: Number of objects per outcome.
   returned: always
   type: dict
-  sample: {unchanged: 3, created: 1, updated: 0, pending: 0, rejected: 0}
+  sample: {unchanged: 3, created: 1, updated: 0, deleted: 0, pending: 0, rejected: 0}
 writes:
   description: Writes sent (dry runs excluded).
   returned: always
@@ -148,6 +178,12 @@ def argument_spec():
         field_manager=dict(type="str", default="tokenlabs-inference"),
         force_conflicts=dict(type="bool", default=True),
         concurrency=dict(type="int", default=8),
+        prune=dict(type="dict", options=dict(
+            label_selector=dict(type="str", required=True),
+            namespace=dict(type="str", required=True),
+            kinds=dict(type="list", elements="dict", required=True, options=dict(
+                api_version=dict(type="str", required=True),
+                kind=dict(type="str", required=True))))),
     ))
 
 
@@ -168,15 +204,19 @@ def main():
         applier = k8s_apply.Applier(api, check_mode=module.check_mode, force_conflicts=p["force_conflicts"],
                                     workers=p["concurrency"])
         results = applier.apply(definitions)
+        if p["prune"]:
+            results += applier.prune(p["prune"]["label_selector"], p["prune"]["kinds"], p["prune"]["namespace"],
+                                     definitions)
     except ApiError as err:
         module.fail_json(msg=str(err), writes=0)
     counts = k8s_apply.summarize(results)
     out = dict(objects=[r.report() for r in results], counts=counts, writes=api.writes,
-               changed=counts["created"] + counts["updated"] + (counts["pending"] if module.check_mode else 0) > 0)
+               changed=counts["created"] + counts["updated"] + counts["deleted"]
+               + (counts["pending"] if module.check_mode else 0) > 0)
     if module._diff:
-        changed = [r for r in results if r.outcome in ("created", "updated")]
+        changed = [r for r in results if r.outcome in ("created", "updated", "deleted")]
         out["diff"] = {"before": dict((r.ref, k8s_apply.public_view(r.before)) for r in changed if r.before),
-                       "after": dict((r.ref, k8s_apply.public_view(r.after)) for r in changed)}
+                       "after": dict((r.ref, k8s_apply.public_view(r.after)) for r in changed if r.after)}
     pending = [r for r in results if r.outcome == "pending"]
     if pending:
         module.warn("check mode: %d object(s) cannot be dry-run yet and would be created: %s"

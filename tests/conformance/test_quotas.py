@@ -181,6 +181,8 @@ def test_a_response_without_usage_counts_nothing_and_fails_nothing(short_site, g
     ("POST", "/v1/chat/completions?x=1", True),   # url_path has no query string: no bypass
     ("GET", "/v1/models", False),
     ("POST", "/v1/embeddings", False),
+    # a non-LLM service of tokenlabs_services (Magpie TTS): tenant key + request limit, no token limit
+    ("POST", "/v1/audio/speech", False),
 ])
 def test_token_counting_by_path(site, gateway, method, path, tokens_counted):
     gw = gateway(site)

@@ -127,3 +127,49 @@ def test_invalid_definitions_fail_before_anything_is_sent(control_plane, namespa
     assert result["failed"] is True
     assert "definitions[1]" in result["msg"] and "apiVersion" in result["msg"] and "metadata.name" in result["msg"]
     assert control_plane.settled_writes(mark, namespace, {"configmaps"}) == []
+
+
+def _services_task(namespace, services, check=False):
+    return {"name": "Services", "check_mode": check, "tokenlabs.inference.k8s_apply": {
+        "definitions": "{{ %s | tokenlabs.inference.service_objects('%s', 'token-labs-gateway', '%s') }}"
+                       % (json.dumps(services), namespace, namespace),
+        "prune": {"label_selector": "app.kubernetes.io/managed-by=tokenlabs.inference,tokenlabs.io/component=service",
+                  "namespace": namespace,
+                  "kinds": [{"api_version": "apps/v1", "kind": "Deployment"}, {"api_version": "v1", "kind": "Service"},
+                            {"api_version": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute"}]}}}
+
+
+def _service(name, path):
+    return {"name": name, "image": "ghcr.io/example/%s:v1" % name, "node": "spark-01", "port": 8000, "paths": [path]}
+
+
+def _run(run, task):
+    proc = run.playbook([dict(task, ignore_errors=True)])
+    doc = json.loads(proc.stdout[proc.stdout.find("{"):])
+    return doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_services_on_the_gateway_are_applied_and_removed_with_exactly_their_objects(control_plane, namespace, tmp_path):
+    run = Runner(control_plane, namespace, tmp_path)
+    both = [_service("magpie-tts", "/v1/audio/speech"), _service("stt", "/v1/audio/transcriptions")]
+    first = _run(run, _services_task(namespace, both))
+    assert not first.get("failed"), first
+    assert first["counts"]["created"] == 6
+    route = control_plane.kubectl_json("get", "httproute", "magpie-tts", "-n", namespace)
+    assert route["spec"]["parentRefs"][0]["name"] == "token-labs-gateway"
+    assert route["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/v1/audio/speech"
+    # an object the collection did not label is never pruned
+    control_plane.kubectl("create", "deployment", "foreign", "--image=example.invalid/x:1", "-n", namespace)
+    mark = control_plane.audit_mark()
+    again = _run(run, _services_task(namespace, both))
+    assert again["changed"] is False and control_plane.settled_writes(mark, namespace) == []
+    checked = _run(run, _services_task(namespace, both[:1], check=True))
+    assert checked["changed"] is True and checked["counts"]["deleted"] == 3 and checked["writes"] == 0
+    assert control_plane.kubectl("get", "deployment", "stt", "-n", namespace, check=False).returncode == 0
+    removed = _run(run, _services_task(namespace, both[:1]))
+    assert sorted(o["object"] for o in removed["objects"] if o["outcome"] == "deleted") == [
+        "Deployment %s/stt (apps/v1)" % namespace, "HTTPRoute %s/stt (gateway.networking.k8s.io/v1)" % namespace,
+        "Service %s/stt (v1)" % namespace]
+    names = {i["metadata"]["name"] for i in control_plane.kubectl_json("get", "deployments", "-n", namespace)["items"]}
+    assert names == {"magpie-tts", "foreign"}
+    assert _run(run, _services_task(namespace, both[:1]))["changed"] is False

@@ -109,7 +109,7 @@ def test_check_mode_pending_and_rejected_come_from_status_and_discovery():
     assert outcomes(real) == ["rejected", "rejected", "created"]
     assert "install its CRD first" in real[1].reason and real[0].status == 404
     message = k8s_apply.failure_message(real, check_mode=False)
-    assert message.startswith("2 of 3 object(s) rejected (created 1, updated 0, 0 unchanged): ")
+    assert message.startswith("2 of 3 object(s) rejected (created 1, updated 0, deleted 0, 0 unchanged): ")
 
 
 def test_namespaced_kind_without_namespace_is_rejected():
