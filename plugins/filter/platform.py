@@ -95,6 +95,10 @@ def helm_ownership_patch(name, api_version, kind, release, release_namespace):
     return k8s_objects.helm_ownership_patch(str(name), api_version, kind, release, release_namespace)
 
 
+def stale_model_releases(models, releases):
+    return model_catalog.stale_releases(_plain(models), _plain(releases))
+
+
 def gpu_device_plugin_config(models, services=None):
     return gpu_sharing.device_plugin_config(_plain(models), _plain(services or []))
 
@@ -136,6 +140,7 @@ class FilterModule(object):
             "namespace_definition": namespace_definition,
             "helm_ownership_patch": helm_ownership_patch,
             "gpu_device_plugin_config": gpu_device_plugin_config,
+            "stale_model_releases": stale_model_releases,
             "gpu_node_label_patches": gpu_node_label_patches,
             "unknown_model_nodes": unknown_model_nodes,
             "service_catalog_errors": service_catalog_errors,

@@ -216,6 +216,26 @@ def modelservice_release(model):
     return "%s-modelservice" % model["name"]
 
 
+# The charts of the releases this collection installs per model, and the release name suffixes it uses.
+MODEL_RELEASE_KINDS = (("inferencepool-", "-pool"), ("llm-d-modelservice-", "-modelservice"))
+
+
+def stale_releases(models, releases):
+    """Releases (``helm list -o json`` items of the serving namespace) of models no longer in the catalog.
+
+    Only releases this collection makes for a model count: an inferencepool chart release named
+    ``<name>-pool`` or an llm-d-modelservice release named ``<name>-modelservice``.
+    """
+    wanted = set(pool_release(m) for m in models or []) | set(modelservice_release(m) for m in models or [])
+    stale = []
+    for release in releases or []:
+        name, chart = release.get("name", ""), release.get("chart", "")
+        ours = any(chart.startswith(prefix) and name.endswith(suffix) for prefix, suffix in MODEL_RELEASE_KINDS)
+        if ours and name not in wanted:
+            stale.append(name)
+    return sorted(stale)
+
+
 def decode_deployment(model):
     return "%s-decode" % model["name"]
 

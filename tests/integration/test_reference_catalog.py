@@ -45,3 +45,20 @@ def test_the_reference_catalog_converges_and_reruns_unchanged(control_plane, tmp
     writes = [w for w in control_plane.settled_writes(mark, namespace)
               if not (w.get("user") or {}).get("username", "").startswith("system:")]
     assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
+
+    # a model and the service leave the catalog: exactly their releases, route rule and objects go
+    smaller = dict(json.loads(extra.read_text()), tokenlabs_services=[],
+                   tokenlabs_models=[m for m in example["tokenlabs_models"] if m["name"] != "qwen2-5-7b"])
+    extra.write_text(json.dumps(smaller))
+    removed = control_plane.ansible_playbook(*args)
+    assert removed.returncode == 0 and RECAP.search(removed.stdout)[2] != "0", removed.stdout[-3000:]
+    releases = json.loads(control_plane.helm("list", "-n", namespace, "-o", "json").stdout)
+    names = sorted(r["name"] for r in releases)
+    assert "qwen2-5-7b-pool" not in names and "qwen2-5-7b-modelservice" not in names
+    assert len(names) == 2 * (len(example["tokenlabs_models"]) - 1)
+    route = control_plane.kubectl_json("get", "aigatewayroutes", "-n", namespace)["items"][0]
+    assert "Qwen/Qwen2.5-7B-Instruct" not in json.dumps(route["spec"])
+    assert control_plane.kubectl("get", "httproute", "magpie-tts", "-n", namespace, check=False).returncode != 0
+    assert control_plane.kubectl("get", "deployment", "llama-3-1-8b-decode", "-n", namespace).returncode == 0
+    final = control_plane.ansible_playbook(*args)
+    assert final.returncode == 0 and RECAP.search(final.stdout)[2] == "0", final.stdout[-3000:]

@@ -78,6 +78,10 @@ class ControlPlane:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
         return proc
 
+    def helm(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([self.helm_bin, f"--kubeconfig={self.kubeconfig}", *args], capture_output=True,
+                              text=True, check=True)
+
     def kubectl_json(self, *args: str):
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 

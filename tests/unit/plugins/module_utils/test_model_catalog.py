@@ -210,3 +210,14 @@ def test_aigatewayroute_one_pool_per_rule():
 def test_too_many_models_for_one_route():
     many = [model(id="m/%d" % i, name="m%d" % i, node="n%d" % i) for i in range(129)]
     assert "at most 128 rules" in mc.validate_models(many)[0]
+
+
+def test_stale_releases_are_only_the_collections_own():
+    releases = [{"name": "nemotron-nano-8b-pool", "chart": "inferencepool-v1.3.0"},
+                {"name": "nemotron-nano-8b-modelservice", "chart": "llm-d-modelservice-v0.4.5"},
+                {"name": "gone-pool", "chart": "inferencepool-v1.3.0"},
+                {"name": "gone-modelservice", "chart": "llm-d-modelservice-v0.4.5"},
+                {"name": "someone-elses-pool", "chart": "postgres-1.0.0"},  # not a chart this role installs
+                {"name": "redis", "chart": "redis-19.0.0"}]
+    assert mc.stale_releases([MODEL], releases) == ["gone-modelservice", "gone-pool"]
+    assert mc.stale_releases([], []) == []
