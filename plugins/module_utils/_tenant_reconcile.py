@@ -72,34 +72,42 @@ def discard_key_file(staged):
         pass
 
 
-def _staged_files(directory, path):
-    prefix = ".%s." % os.path.basename(path)
+def staged_key_files(directory):
+    """Key files staged in ``directory`` and never committed: target basename -> staged paths."""
+    staged = {}
     try:
         names = os.listdir(directory)
     except OSError:
-        return []
-    return [os.path.join(directory, n) for n in sorted(names) if n.startswith(prefix) and n.endswith(".new")]
+        return staged
+    for name in sorted(names):
+        if name.startswith(".") and name.endswith(".new") and name.count(".") >= 3:
+            target = name[1:-len(".new")].rsplit(".", 1)[0]   # ".<target>.<random>.new"
+            staged.setdefault(target, []).append(os.path.join(directory, name))
+    return staged
 
 
-def recover_key_file(path, live_fingerprint):
+def recover_key_file(path, live_fingerprint, staged=None):
     """After an interrupted run: make ``path`` hold the live key if a staged file has it.
 
     A key file is staged before its Secret is written and committed right after; a run killed in
     between leaves the live key only in the staged file. Returns True when it was committed now.
-    Staged files with any other key (their Secret write never happened) are removed.
+    Staged files with any other key (their Secret write never happened) are removed. ``staged``: the
+    staged files of ``path`` (default: read its directory).
     """
+    if staged is None:
+        staged = staged_key_files(os.path.dirname(os.path.abspath(path)) or ".").get(os.path.basename(path), [])
     recovered = False
-    for staged in _staged_files(os.path.dirname(os.path.abspath(path)) or ".", path):
+    for candidate in staged:
         try:
-            with open(staged) as handle:
+            with open(candidate) as handle:
                 key = handle.read().strip()
         except OSError:
             continue
         if not recovered and live_fingerprint and tenant_keys.fingerprint(key) == live_fingerprint:
-            commit_key_file(staged, path)
+            commit_key_file(candidate, path)
             recovered = True
         else:
-            discard_key_file(staged)
+            discard_key_file(candidate)
     return recovered
 
 
@@ -270,12 +278,21 @@ class Reconciler(object):
         recovered = {}
         if key_path_for is None or self.api.dry_run:
             return recovered
+        listings = {}  # each key directory is read once
         for spec in specs:
-            main = self.live.main.get(spec.name)
-            if spec.state != "present" or main is None:
+            if spec.state != "present":
                 continue
             path = key_path_for(planning.TenantPlan(spec.name))
-            if recover_key_file(path, tenant_keys.live_fingerprint(main)):
+            directory = os.path.dirname(os.path.abspath(path)) or "."
+            if directory not in listings:
+                listings[directory] = staged_key_files(directory)
+            staged = listings[directory].get(os.path.basename(path))
+            if not staged:
+                continue
+            main = self.live.main.get(spec.name)
+            # no Secret: a staged file holds a key that never went live, and is removed
+            live_fingerprint = tenant_keys.live_fingerprint(main) if main is not None else None
+            if recover_key_file(path, live_fingerprint, staged):
                 recovered[spec.name] = path
         return recovered
 
