@@ -271,7 +271,6 @@ class Applier(object):
             order[id(result.definition)] = result
         return [order[id(d)] for d in definitions]
 
-
     def prune(self, selector, kinds, namespace, definitions):
         """Delete objects of ``kinds`` in ``namespace`` matching ``selector`` that ``definitions`` do not hold."""
         keep = set((d.get("apiVersion"), d.get("kind"), (d.get("metadata") or {}).get("name")) for d in definitions)

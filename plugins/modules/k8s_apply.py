@@ -67,7 +67,7 @@ options:
     description:
       - Also delete the objects of O(prune.kinds) in O(prune.namespace) that carry the labels of
         O(prune.label_selector) but are not in O(definitions) (they were removed from the catalog). Only objects
-        with those labels are ever touched: give labels only this caller sets. In check mode the deletes are
+        with those labels are ever touched, so give labels only this caller sets. In check mode the deletes are
         dry runs.
     type: dict
     suboptions:

@@ -490,7 +490,7 @@ def node_object(name: str, gpus: int) -> dict:
 
 def catalog_nodes(files: list[Path]) -> list[str]:
     """The nodes of ``tokenlabs_models`` as the last of ``files`` that defines it sets it."""
-    import yaml  # pylint: disable=import-outside-toplevel  (only this command needs PyYAML)
+    import yaml  # pylint: disable=import-outside-toplevel
     models = None
     for path in files:
         try:
