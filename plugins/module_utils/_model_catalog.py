@@ -21,6 +21,8 @@ import copy
 import os
 import re
 
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
+
 ENGINES = ("vllm", "sglang", "trtllm")
 
 # Catalog item fields: name -> (required, description)
@@ -58,8 +60,8 @@ MANAGED_ARGS = {
 # streaming clients that do not ask for stream_options.include_usage.
 VLLM_FORCE_USAGE_FLAG = "--enable-force-include-usage"
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
+DNS_LABEL = validation.DNS_LABEL_RE
+DURATION = validation.GATEWAY_DURATION_RE
 VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+$")
 IMAGE_PINNED = re.compile(r"^[^\s@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")
 
@@ -99,11 +101,7 @@ def validate_models(models):
             continue
         if model.get("id"):
             where = "%s (id %s)" % (where, model.get("id"))
-        for field in sorted(set(model) - set(MODEL_FIELDS)):
-            errors.append("%s: unknown field '%s'; allowed fields: %s" % (where, field, ", ".join(MODEL_FIELDS)))
-        for field, (required, description) in MODEL_FIELDS.items():
-            if required and (field not in model or model[field] in (None, "")):
-                errors.append("%s: field '%s' is missing; it is the %s" % (where, field, description))
+        errors.extend(validation.field_errors(where, model, MODEL_FIELDS))
         for field in ("id", "name", "node", "image"):
             value = model.get(field)
             if value not in (None, "") and not isinstance(value, str):

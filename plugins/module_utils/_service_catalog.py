@@ -67,11 +67,7 @@ def validate_services(services, models=()):
             continue
         if service.get("name"):
             where = "%s (%s)" % (where, service.get("name"))
-        for field in sorted(set(service) - set(SERVICE_FIELDS)):
-            errors.append("%s: unknown field '%s'; allowed fields: %s" % (where, field, ", ".join(SERVICE_FIELDS)))
-        for field, (required, description) in SERVICE_FIELDS.items():
-            if required and service.get(field) in (None, "", []):
-                errors.append("%s: field '%s' is missing; it is the %s" % (where, field, description))
+        errors.extend(validation.field_errors(where, service, SERVICE_FIELDS))
         name = service.get("name")
         if name not in (None, ""):
             problem = validation.dns_label_problem("name", name, 40)

@@ -110,3 +110,13 @@ def parse_duration_seconds(value):
     if total <= 0 or total % SECOND_MS:
         return None
     return total // SECOND_MS
+
+
+def field_errors(where, item, fields):
+    """Unknown and missing fields of one catalog item; ``fields``: name -> (required, description)."""
+    errors = ["%s: unknown field '%s'; allowed fields: %s" % (where, field, ", ".join(fields))
+              for field in sorted(set(item) - set(fields))]
+    errors.extend("%s: field '%s' is missing; it is the %s" % (where, field, description)
+                  for field, (required, description) in fields.items()
+                  if required and item.get(field) in (None, "", []))
+    return errors

@@ -41,9 +41,8 @@ def _changed(output: str) -> int:
     return sum(int(n) for n in re.findall(r"changed=(\d+)", output))
 
 
-@pytest.fixture(scope="module")
-def rendered_values(control_plane, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("gpu-values")
+def _render_values(control_plane, tmp, *extra):
+    """The role's values (tasks_from values.yml) and chart reference, written by a play."""
     out = tmp / "values.yaml"
     proc = _run(control_plane, tmp, f"""
         - name: Render the GPU Operator values
@@ -65,10 +64,15 @@ def rendered_values(control_plane, tmp_path_factory):
                 content: "{{{{ gpu_operator_chart_ref }}}}\\n{{{{ tokenlabs_gpu_operator_version }}}}\\n"
                 dest: {tmp / 'chart.txt'}
                 mode: "0600"
-        """)
+        """, *extra)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     chart_ref, version = (tmp / "chart.txt").read_text().split()
     return yaml.safe_load(out.read_text()), out, chart_ref, version
+
+
+@pytest.fixture(scope="module")
+def rendered_values(control_plane, tmp_path_factory):
+    return _render_values(control_plane, tmp_path_factory.mktemp("gpu-values"))
 
 
 def test_values_pin_host_driver_and_microk8s_containerd(rendered_values, control_plane):
@@ -114,31 +118,13 @@ SEED_CATALOG = [  # the reference topology: one model alone on spark-01, three s
 
 
 def test_the_device_plugin_shares_a_gpu_between_the_models_of_a_node(control_plane, tmp_path):
-    out = tmp_path / "values.yaml"
     (tmp_path / "catalog.json").write_text(json.dumps({"tokenlabs_models": SEED_CATALOG}))
-    proc = _run(control_plane, tmp_path, f"""
-        - name: Render the GPU Operator values for the seed catalog
-          hosts: localhost
-          gather_facts: false
-          tasks:
-            - name: Compute them with the role
-              ansible.builtin.include_role:
-                name: tokenlabs.inference.gpu_operator
-                tasks_from: values.yml
-                public: true
-            - name: Write them
-              ansible.builtin.copy:
-                content: "{{{{ gpu_operator_values | to_nice_yaml }}}}"
-                dest: {out}
-                mode: "0600"
-        """, "-e", f"@{tmp_path / 'catalog.json'}")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    config = yaml.safe_load(out.read_text())["devicePlugin"]["config"]
+    values, out, chart, _version = _render_values(control_plane, tmp_path, "-e", f"@{tmp_path / 'catalog.json'}")
+    config = values["devicePlugin"]["config"]
     assert config["name"] == "tokenlabs-device-plugin" and config["default"] == "exclusive"
     assert sorted(config["data"]) == ["exclusive", "time-slicing-3"]  # three replicas on spark-02
     shared = yaml.safe_load(config["data"]["time-slicing-3"])["sharing"]["timeSlicing"]["resources"]
     assert shared == [{"name": "nvidia.com/gpu", "replicas": 3}]
-    chart = f"{control_plane.mirror}/charts/gpu-operator-v25.10.1.tgz"
     rendered = subprocess.run([control_plane.helm_bin, "template", "gpu-operator", chart, "-n", NAMESPACE,
                                "-f", str(out)], capture_output=True, text=True, check=False)
     assert rendered.returncode == 0, rendered.stderr

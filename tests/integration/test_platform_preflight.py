@@ -32,6 +32,13 @@ CASES = {
     "model-on-an-unknown-node": ({"tokenlabs_models": [dict(GOOD, node="spark-99")]},
                                  "tokenlabs_models[0] (nemotron-nano-8b): node 'spark-99' is not a node of the "
                                  "cluster; nodes: spark-01, spark-02"),
+    "service-without-port": ({"tokenlabs_services": [{"name": "tts", "image": "example.invalid/tts:v1",
+                                                      "node": "spark-01", "paths": ["/v1/audio/speech"]}]},
+                             "tokenlabs_services[0] (tts): field 'port' is missing"),
+    "two-services-one-path": ({"tokenlabs_services": [
+        {"name": n, "image": "example.invalid/tts:v1", "node": "spark-01", "port": 8000,
+         "paths": ["/v1/audio/speech"]} for n in ("tts", "tts2")]},
+        "tokenlabs_services[1] (tts2): path '/v1/audio/speech' is already routed to tts"),
     "version-not-a-version": ({"tokenlabs_envoy_gateway_version": "latest"},
                               "tokenlabs_envoy_gateway_version: 'latest' is not a version"),
     "kuadrant-with-token-limit-bypass": ({"tokenlabs_kuadrant_version": "1.4.1"},
