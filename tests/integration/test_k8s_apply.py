@@ -99,7 +99,7 @@ def test_rejected_objects_are_named_with_the_api_reason_and_the_rest_is_applied(
     bad = result["objects"][1]
     assert bad["status"] == 422 and "Bad_Name" in bad["reason"]
     assert "install its CRD first" in result["objects"][2]["reason"]
-    assert "2 of 3 object(s) rejected (created 1, updated 0, 0 unchanged)" in result["msg"]
+    assert "2 of 3 object(s) rejected (created 1, updated 0, deleted 0, 0 unchanged)" in result["msg"]
     assert "ConfigMap %s/Bad_Name (v1)" % namespace in result["msg"]
     assert control_plane.kubectl_json("get", "configmap", "good", "-n", namespace)["data"] == {"k": "v"}
     # a rerun converges for what can be applied
