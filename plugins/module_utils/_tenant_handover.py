@@ -78,6 +78,10 @@ class Handover(object):
         try:
             self.api.create(secrets_path(self.namespace), body)
         except ApiError as err:
+            if err.status == 404 and err.details.get("kind") == "namespaces":
+                raise ApiError(404, "NotFound", "the key hand-over namespace %s does not exist: site.yml creates it "
+                               "(role tenant_manager_access, tokenlabs_key_handover_namespace); nothing of this "
+                               "tenant was written" % self.namespace, "POST", secrets_path(self.namespace))
             if err.status != 409:  # 409: this very key was handed over by an interrupted run already
                 raise
         return "%s/%s" % (self.namespace, body["metadata"]["name"])

@@ -51,3 +51,17 @@ def test_put_withdraw_and_expiry():
     keeper.put("acme", KEY_A)
     keeper.withdraw("acme", KEY_A)
     assert api.store == {}
+
+
+def test_a_missing_hand_over_namespace_says_what_creates_it():
+    class NoNamespace(Api):
+        def create(self, path, body):
+            raise ApiError(404, "NotFound", 'namespaces "handover" not found', "POST", path,
+                           {"kind": "namespaces", "name": "handover"})
+    try:
+        handover.Handover(NoNamespace(), "handover", 3600, "kuadrant-system", NOW).put("acme", KEY_A)
+    except ApiError as err:
+        assert "hand-over namespace handover does not exist" in str(err) and "tenant_manager_access" in str(err)
+        assert KEY_A not in str(err)
+    else:
+        raise AssertionError("a missing namespace must fail")
