@@ -1,0 +1,113 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: TokenLabs engineering
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: accuracy_baseline
+short_description: Check accuracy baselines, compare an lm-eval run with them, or record new ones
+version_added: "0.2.0"
+description:
+  - Reads one baseline file per model (C(<baseline_dir>/<model name>.json)) and refuses missing files, files of
+    another model or task, and scores outside (0, 1] — a baseline of zeros accepts any model and is refused.
+  - With O(results_dir), reads the newest lm-eval C(results_*.json) under C(<results_dir>/<model name>/) and
+    compares each baseline metric with the run's score. A score outside O(tolerance_percent) of the baseline value
+    (relative to it) fails the module with a per-metric table; so does a run over a different number of samples.
+  - With O(record=true), writes the run's scores as the new baseline of each model instead (then commit the files).
+author:
+  - TokenLabs engineering (@tokenlabs)
+attributes:
+  check_mode:
+    support: full
+    details: Checks the baselines (and compares when results are given); never writes a baseline.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  catalog:
+    description: The model catalog (C(tokenlabs_models)); entries need C(id) and C(name).
+    type: list
+    elements: dict
+    required: true
+  models:
+    description: Names or ids of the catalog's models; empty means every model.
+    type: list
+    elements: str
+    default: []
+  baseline_dir:
+    description: Directory of the baseline files, kept in the repository next to the inventory.
+    type: path
+    required: true
+  results_dir:
+    description: lm-eval's output, one C(--output_path) directory per model name. Omit to only check the baselines.
+    type: path
+  task:
+    description: The lm-eval task whose scores are compared (C(ifeval), or a task that includes it).
+    type: str
+    default: ifeval
+  tolerance_percent:
+    description: Allowed distance of a score from its baseline, in percent of the baseline value.
+    type: raw
+    default: 5
+  samples:
+    description: The number of prompts the run will evaluate (C(--limit)); checked against the baselines' C(samples).
+    type: raw
+  record:
+    description: Write the run's scores as the new baselines (needs O(results_dir)) instead of comparing.
+    type: bool
+    default: false
+  harness:
+    description: The harness name and version recorded in new baselines.
+    type: str
+    default: lm-eval
+"""
+
+EXAMPLES = r"""
+- name: Refuse missing or zero baselines before sending anything
+  tokenlabs.inference.accuracy_baseline:
+    catalog: "{{ tokenlabs_models }}"
+    baseline_dir: "{{ inventory_dir }}/baselines"
+
+- name: Compare the run with the baselines
+  tokenlabs.inference.accuracy_baseline:
+    catalog: "{{ tokenlabs_models }}"
+    baseline_dir: "{{ inventory_dir }}/baselines"
+    results_dir: /tmp/accuracy-run
+    tolerance_percent: 5
+"""
+
+RETURN = r"""
+models:
+  description: Per model C(id), C(name), C(baseline) (file), C(rows) (metric, baseline, low, high, score, status)
+    and C(passed).
+  returned: always
+  type: list
+  elements: dict
+table:
+  description: The per-metric tables as lines of text.
+  returned: when results were compared
+  type: list
+  elements: str
+recorded:
+  description: Baseline files written (record mode).
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.tokenlabs.inference.plugins.module_utils._accuracy_run import ARG_SPEC, run
+
+
+def main():
+    run(AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True))
+
+
+if __name__ == "__main__":
+    main()
