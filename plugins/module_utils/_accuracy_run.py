@@ -55,8 +55,6 @@ def _validate(params):
             samples = int(samples)
         if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
             errors.append("samples: %r is not allowed; use the number of prompts to evaluate (>= 1)" % (samples,))
-    if params["record"] and not params["results_dir"]:
-        errors.append("record: recording a baseline needs results_dir (the run to record)")
     models = []
     try:
         models = spec.select_models(params["catalog"], params["models"])
@@ -81,7 +79,7 @@ def _check_baselines(params, models, samples, errors):
     return loaded
 
 
-def _record(module, params, models):
+def _record(module, params, models, selected):
     written, failures = [], []
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for model in models:
@@ -99,9 +97,9 @@ def _record(module, params, models):
             report.write_json(path, data)
         written.append(path)
     if failures:
-        module.fail_json(msg="No baseline recorded for: " + "; ".join(failures), recorded=written,
+        module.fail_json(msg="No baseline recorded for: " + "; ".join(failures), recorded=written, selected=selected,
                          changed=bool(written) and not module.check_mode)
-    module.exit_json(changed=bool(written), recorded=written, models=[], msg="recorded %d baseline(s)%s" % (
+    module.exit_json(changed=bool(written), recorded=written, models=[], selected=selected, msg="recorded %d baseline(s)%s" % (
         len(written), " (check mode: none written)" if module.check_mode else ""))
 
 
@@ -110,14 +108,18 @@ def run(module):
     models, tolerance, samples, errors = _validate(params)
     if errors:
         module.fail_json(msg="Invalid accuracy input (nothing was evaluated): " + "; ".join(errors), errors=errors)
+    selected = [{"id": m["id"], "name": m["name"]} for m in models]
+    if params["record"] and not params["results_dir"]:
+        module.exit_json(changed=False, recorded=[], models=[], selected=selected, msg="input valid; the run will record baselines "
+                         "for %s" % ", ".join(m["name"] for m in models))
     if params["record"]:
-        _record(module, params, models)
+        _record(module, params, models, selected)
     loaded = _check_baselines(params, models, samples, errors)
     if errors:
         module.fail_json(msg="Accuracy baselines cannot be used (nothing was evaluated): " + "; ".join(errors),
                          errors=errors)
     if not params["results_dir"]:
-        module.exit_json(changed=False, recorded=[], models=[{"id": m["id"], "name": m["name"],
+        module.exit_json(changed=False, recorded=[], selected=selected, models=[{"id": m["id"], "name": m["name"],
                                                               "baseline": baseline.baseline_path(
                                                                   params["baseline_dir"], m)} for m in models],
                          msg="%d baseline(s) usable" % len(models))
@@ -138,7 +140,7 @@ def run(module):
         lines += baseline.table(model, rows)
         outcome.append(entry)
     failed = [m["id"] for m in outcome if not m["passed"]]
-    result = dict(changed=False, models=outcome, table=lines, recorded=[])
+    result = dict(changed=False, models=outcome, table=lines, recorded=[], selected=selected)
     if failed:
         module.fail_json(msg="Accuracy outside +-%s %% of the baseline for %s:\n%s" % (
             tolerance, ", ".join(failed), "\n".join(lines)), **result)

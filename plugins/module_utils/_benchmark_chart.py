@@ -49,6 +49,7 @@ def _value(level, figure, key):
 def draw(record, path):
     """Write the chart of ``record`` to ``path`` (PNG)."""
     figure, axes = pyplot.subplots(1, len(PANELS), figsize=(6 * len(PANELS), 4.5))
+    ticks = sorted(set(lv["concurrency"] for m in record["models"] for lv in m.get("levels", [])))
     for axis, (name, key, title) in zip(axes, PANELS):
         for label, levels in _series(record):
             points = [(lv["concurrency"], _value(lv, name, key)) for lv in levels if _value(lv, name, key) is not None]
@@ -57,6 +58,10 @@ def draw(record, path):
         axis.set_title(title)
         axis.set_xlabel("concurrency")
         axis.set_xscale("log", base=2)
+        if ticks:
+            axis.set_xticks(ticks)
+            axis.set_xticklabels([str(t) for t in ticks])
+        axis.set_ylim(bottom=0)
         axis.grid(True, alpha=0.3)
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(fontsize="small")

@@ -163,3 +163,24 @@ def regression_lines(regressions):
     return ["%s %s at prompt %d / output %d / concurrency %d: %s -> %s tok/s (%s %%)" % (
         r["model"], r["figure"], r["prompt_tokens"], r["output_tokens"], r["concurrency"], r["before"], r["after"],
         r["change_percent"]) for r in regressions]
+
+
+def summary_lines(record, files):
+    """A few lines for the job's output: per model its best level, then the files and the comparison."""
+    currency = record["cost_model"]["currency"]
+    lines = []
+    for model in record["models"]:
+        best = model.get("headline")
+        if best:
+            lines.append("%s: %s decode tok/s at concurrency %d (prompt %d, output %d), TTFT p50 %s ms, ITL p50 %s ms, "
+                         "%s / %s per 1M input / output tokens" % (
+                             model["id"], _num(best["decode_tokens_per_s"]), best["concurrency"],
+                             best["prompt_tokens"], best["output_tokens"], _dist(best.get("ttft_ms"), "p50"),
+                             _dist(best.get("itl_ms"), "p50"), _money(best["cost_per_million_input_tokens"], currency),
+                             _money(best["cost_per_million_output_tokens"], currency)))
+        if model.get("error"):
+            lines.append("%s: not completed: %s" % (model["id"], model["error"]))
+    lines.append("record %s, summary %s, chart %s" % (files["record"], files["summary"], files["chart"]))
+    if record.get("compared_with"):
+        lines.append("compared with %s: %d regression(s)" % (record["compared_with"], len(record["regressions"])))
+    return lines

@@ -185,12 +185,13 @@ def run(module):
         handle.write(report.markdown(record))
     chart.draw(record, files["chart"])
     result = dict(changed=True, run_id=run_id, files=files, models=measured, regressions=record["regressions"],
-                  compared_with=compared_path, cost_per_hour=hourly)
+                  compared_with=compared_path, cost_per_hour=hourly, summary=report.summary_lines(record, files))
     problems = ["%s: %s" % (m["id"], m["error"]) for m in measured if m.get("error")]
     if problems:
         module.fail_json(msg="Benchmark incomplete (results written to %s): %s" % (files["record"],
                                                                                   "; ".join(problems)), **result)
     if record["regressions"] and params["fail_on_regression"]:
-        module.fail_json(msg="Throughput regression against %s beyond %s %%: %s" % (
-            compared_path, threshold, "; ".join(report.regression_lines(record["regressions"]))), **result)
+        module.fail_json(msg="Throughput regression against %s beyond %s %% (results written to %s): %s" % (
+            compared_path, threshold, files["record"], "; ".join(report.regression_lines(record["regressions"]))),
+            **result)
     module.exit_json(**result)

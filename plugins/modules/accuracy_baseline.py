@@ -58,7 +58,9 @@ options:
     description: The number of prompts the run will evaluate (C(--limit)); checked against the baselines' C(samples).
     type: raw
   record:
-    description: Write the run's scores as the new baselines (needs O(results_dir)) instead of comparing.
+    description:
+      - Write the run's scores in O(results_dir) as the new baselines instead of comparing.
+      - Without O(results_dir) only the input is checked (the step before a recording run).
     type: bool
     default: false
   harness:
@@ -82,6 +84,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+selected:
+  description: The chosen models (C(id), C(name)), in catalog order.
+  returned: always
+  type: list
+  elements: dict
 models:
   description: Per model C(id), C(name), C(baseline) (file), C(rows) (metric, baseline, low, high, score, status)
     and C(passed).
