@@ -151,8 +151,9 @@ def run(module):
     hourly = figures.cost_per_hour(cost)
     if module.check_mode:
         module.exit_json(changed=False, plan=shape, cost_per_hour=hourly,
-                         msg="check mode: would send %d request(s) to %d model(s); nothing was sent"
-                         % (sum(m["requests"] for m in shape), len(shape)))
+                         msg="plan: %d request(s) to %s at %d level(s) each (check mode: nothing was sent)"
+                         % (sum(m["requests"] for m in shape), ", ".join(m["name"] for m in shape),
+                            len(shape[0]["levels"])))
     if not params["api_key"]:
         module.fail_json(msg="api_key: a tenant key is required to send load (nothing was sent)")
     missing = [name for name, present in (("httpx", load.HAS_HTTPX), ("matplotlib", chart.HAS_MATPLOTLIB))

@@ -13,7 +13,8 @@ otherwise it is the canned answer for the prompt (``answers``: prompt -> text; t
 or ``max_tokens`` words.
 
 Run as a process: ``python tests/support/openai_server.py --port-file F --log F [--answers F] ...``;
-every request is appended to the log as one JSON line (path, model, whether a bearer key came).
+every request is appended to the log as one JSON line (path, model, the bearer key it carried - this
+is a test server: the tests check that key never shows in the jobs' output).
 """
 
 from __future__ import annotations
@@ -53,9 +54,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _key(self):
+        header = self.headers.get("Authorization", "")
+        return header[len("Bearer "):] if header.startswith("Bearer ") else None
+
     def do_GET(self):
-        authorized = self.headers.get("Authorization", "").startswith("Bearer ")
-        self._record({"path": self.path, "authorized": authorized, "method": "GET"})
+        authorized = self._key() is not None
+        self._record({"path": self.path, "authorized": authorized, "method": "GET", "key": self._key()})
         if self.path.rstrip("/") == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in self.config["models"]]})
         else:
@@ -64,9 +69,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
-        authorized = self.headers.get("Authorization", "").startswith("Bearer ")
+        authorized = self._key() is not None
         self._record({"path": self.path, "authorized": authorized, "method": "POST", "model": body.get("model"),
-                      "stream": bool(body.get("stream")), "host": self.headers.get("Host")})
+                      "stream": bool(body.get("stream")), "host": self.headers.get("Host"), "key": self._key()})
         if self.path != "/v1/chat/completions":
             return self._send(404, {"error": {"message": "not found"}})
         if not authorized:
@@ -114,6 +119,44 @@ class Handler(BaseHTTPRequestHandler):
     def _write_chunk(self, data):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
+
+
+class ServerProcess:
+    """The server as a child process (for playbook tests): ``url``, ``requests()``, ``stop()``."""
+
+    def __init__(self, workdir, **options):
+        import subprocess
+        import sys
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / "requests.jsonl"
+        port_file = workdir / "port"
+        for path in (self.log, port_file):
+            if path.exists():
+                path.unlink()
+        argv = [sys.executable, __file__, "--port-file", str(port_file), "--log", str(self.log)]
+        for name, value in options.items():
+            flag = "--" + name.replace("_", "-")
+            argv += [flag] if value is True else [flag, str(value)]
+        self.proc = subprocess.Popen(argv)
+        for _ in range(100):
+            if port_file.exists() and port_file.read_text():
+                break
+            time.sleep(0.05)
+        else:
+            self.stop()
+            raise RuntimeError("the test server did not start")
+        self.port = int(port_file.read_text())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def requests(self):
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
 
 
 def serve(port=0, **config):

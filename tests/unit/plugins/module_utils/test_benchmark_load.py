@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_load as load
-from tests.support.openai_server import serve
+from support.openai_server import serve
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_run as bench_run
-from tests.support.openai_server import serve
+from support.openai_server import serve
 
 
 class Exit(Exception):
@@ -102,7 +102,8 @@ def test_failed_requests_stop_the_model_and_say_what_ran(tmp_path):
 def test_check_mode_and_bad_input_send_nothing(server, tmp_path):
     srv, url = server
     out = run(params(url, tmp_path, api_key=None), check_mode=True)
-    assert not out.failed and out.result["plan"][0]["requests"] == 7 and "nothing was sent" in out.result["msg"]
+    assert not out.failed and out.result["plan"][0]["requests"] == 7 and out.result["msg"] == (
+        "plan: 7 request(s) to test at 2 level(s) each (check mode: nothing was sent)")
     bad = run(params(url, tmp_path, models=["nope"], concurrency=[0], compare_with="/no/such.json",
                      gateway_url="localhost:8080"))
     assert bad.failed and bad.result["msg"].startswith("Invalid benchmark input (nothing was sent): ")
