@@ -141,7 +141,7 @@ def table(model, rows):
     for row in rows:
         score = "n/a" if row["score"] is None else "%.4f" % row["score"]
         lines.append("  %-24s %9.4f %8.4f..%-7.4f %9s  %s" % (row["metric"], row["baseline"], row["low"],
-                                                               row["high"], score, row["status"]))
+                                                              row["high"], score, row["status"]))
     return lines
 
 

@@ -80,7 +80,7 @@ def _check_baselines(params, models, samples, errors):
 
 
 def _record(module, params, models, selected):
-    written, failures = [], []
+    written, failures, contents = [], [], {}
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for model in models:
         try:
@@ -96,10 +96,11 @@ def _record(module, params, models, selected):
                 os.makedirs(params["baseline_dir"], 0o755)
             report.write_json(path, data)
         written.append(path)
+        contents[path] = data
     if failures:
         module.fail_json(msg="No baseline recorded for: " + "; ".join(failures), recorded=written, selected=selected,
                          changed=bool(written) and not module.check_mode)
-    module.exit_json(changed=bool(written), recorded=written, models=[], selected=selected, msg="recorded %d baseline(s)%s" % (
+    module.exit_json(changed=bool(written), recorded=written, baselines=contents, models=[], selected=selected, msg="recorded %d baseline(s)%s" % (
         len(written), " (check mode: none written)" if module.check_mode else ""))
 
 
@@ -119,9 +120,9 @@ def run(module):
         module.fail_json(msg="Accuracy baselines cannot be used (nothing was evaluated): " + "; ".join(errors),
                          errors=errors)
     if not params["results_dir"]:
-        module.exit_json(changed=False, recorded=[], selected=selected, models=[{"id": m["id"], "name": m["name"],
-                                                              "baseline": baseline.baseline_path(
-                                                                  params["baseline_dir"], m)} for m in models],
+        usable = [{"id": m["id"], "name": m["name"], "baseline": baseline.baseline_path(params["baseline_dir"], m)}
+                  for m in models]
+        module.exit_json(changed=False, recorded=[], selected=selected, models=usable,
                          msg="%d baseline(s) usable" % len(models))
     outcome, lines = [], []
     for model in models:

@@ -67,7 +67,7 @@ def prompt_text(tokens, seed):
     rng = random.Random(seed)
     head = "Request %d. Continue this list of words for as long as you can:" % seed
     count = max(1, tokens - 14)
-    return head + " " + " ".join(rng.choice(WORDS) for _ in range(count))
+    return head + " " + " ".join(rng.choice(WORDS) for _word in range(count))
 
 
 def request_body(model_id, prompt_tokens, output_tokens, seed, extra_body):
@@ -150,7 +150,7 @@ async def _level(base_url, headers, verify, timeout, bodies, concurrency):
                 body = queue.pop(0)
                 results.append(await _stream_one(client, base_url + CHAT_PATH, headers, body, timeout))
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker() for _worker in range(concurrency)))
         wall = time.perf_counter() - start
     return results, wall
 

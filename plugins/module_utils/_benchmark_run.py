@@ -30,8 +30,8 @@ ARG_SPEC = {
     "catalog": {"type": "list", "elements": "dict", "required": True},
     "models": {"type": "list", "elements": "str", "default": []},
     "concurrency": {"type": "list", "elements": "raw", "default": [1, 2, 4, 8]},
-    "prompt_tokens": {"type": "list", "elements": "raw", "default": [512]},
-    "output_tokens": {"type": "list", "elements": "raw", "default": [128]},
+    "prompt_tokens": {"type": "list", "elements": "raw", "default": [512], "no_log": False},
+    "output_tokens": {"type": "list", "elements": "raw", "default": [128], "no_log": False},
     "rounds": {"type": "raw", "default": 4},
     "warmup_requests": {"type": "raw", "default": 1},
     "extra_body": {"type": "dict", "default": {"ignore_eos": True}},
@@ -190,7 +190,7 @@ def run(module):
     problems = ["%s: %s" % (m["id"], m["error"]) for m in measured if m.get("error")]
     if problems:
         module.fail_json(msg="Benchmark incomplete (results written to %s): %s" % (files["record"],
-                                                                                  "; ".join(problems)), **result)
+                                                                                   "; ".join(problems)), **result)
     if record["regressions"] and params["fail_on_regression"]:
         module.fail_json(msg="Throughput regression against %s beyond %s %% (results written to %s): %s" % (
             compared_path, threshold, files["record"], "; ".join(report.regression_lines(record["regressions"]))),

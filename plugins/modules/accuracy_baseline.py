@@ -20,14 +20,19 @@ description:
   - With O(record=true), writes the run's scores as the new baseline of each model instead (then commit the files).
 author:
   - TokenLabs engineering (@tokenlabs)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Checks the baselines (and compares when results are given); never writes a baseline.
   diff_mode:
     support: none
+    details: Results go to files and return values; there is no object to diff.
   platform:
     platforms: posix
+    support: full
+    details: Runs on the controller (delegate or run the play on localhost).
 options:
   catalog:
     description: The model catalog (C(tokenlabs_models)); entries need C(id) and C(name).
@@ -100,6 +105,10 @@ table:
   returned: when results were compared
   type: list
   elements: str
+baselines:
+  description: Record mode, the content of each baseline file written (path -> baseline), to commit.
+  returned: record mode
+  type: dict
 recorded:
   description: Baseline files written (record mode).
   returned: always

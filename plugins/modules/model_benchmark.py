@@ -27,14 +27,19 @@ description:
     Validation and check mode need neither.
 author:
   - TokenLabs engineering (@tokenlabs)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Validates the input and returns the plan (models, levels, requests); sends nothing and writes no file.
   diff_mode:
     support: none
+    details: Results go to files and return values; there is no object to diff.
   platform:
     platforms: posix
+    support: full
+    details: Runs on the controller (delegate or run the play on localhost).
 options:
   gateway_url:
     description: Base URL of the Gateway, such as C(http://inference.example.com) (without C(/v1)).

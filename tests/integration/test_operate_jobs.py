@@ -61,7 +61,7 @@ def bench_vars(url, **extra):
 
 
 def test_benchmark_measures_the_servers_known_timing_and_removes_its_tenant(control_plane, namespace, tmp_path,
-                                                                          server):
+                                                                            server):
     srv = server(ttft_ms=80, prefill_tps=4000, itl_ms=20)
     run = job(control_plane, namespace, tmp_path, "benchmark.yml", bench_vars(srv.url), "-vvv")
     assert run.returncode == 0, run.stdout[-4000:]
@@ -121,7 +121,7 @@ def test_benchmark_that_fails_midway_removes_its_tenant(control_plane, namespace
     ({"benchmark_cost": {"utilisation": 0}}, "cost.utilisation: 0 is not allowed"),
 ], ids=["unknown-model", "concurrency-0", "utilisation-0"])
 def test_benchmark_bad_input_is_refused_before_any_request(control_plane, namespace, tmp_path, server, variables,
-                                                          message):
+                                                           message):
     srv = server()
     mark = control_plane.audit_mark()
     run = job(control_plane, namespace, tmp_path, "benchmark.yml", bench_vars(srv.url, **variables))
@@ -155,7 +155,7 @@ def accuracy_vars(tmp_path, url, baseline=None, **extra):
     tasks.mkdir(exist_ok=True)
     shutil.copy(SAMPLE / "utils.py", tasks / "utils.py")
     (tasks / "ifeval_sample.yaml").write_text(
-        (SAMPLE / "ifeval_sample.yaml").read_text().replace("SAMPLE_JSONL", str(SAMPLE / "ifeval_sample.jsonl")))
+        (SAMPLE / "ifeval_sample.yaml.in").read_text().replace("SAMPLE_JSONL", str(SAMPLE / "ifeval_sample.jsonl")))
     baselines = tmp_path / "baselines"
     baselines.mkdir(exist_ok=True)
     if baseline is not None:
@@ -207,7 +207,7 @@ def test_accuracy_passes_within_the_band_fails_outside_and_records(control_plane
     (baseline_of(0.8), {"accuracy_models": ["nope"]}, "models: 'nope' is not in the model catalog"),
 ], ids=["missing", "zeros", "other-sample-count", "unknown-model"])
 def test_accuracy_bad_baselines_are_refused_before_any_request(control_plane, namespace, tmp_path, server, baseline,
-                                                             extra, message):
+                                                               extra, message):
     srv = server()
     mark = control_plane.audit_mark()
     run = job(control_plane, namespace, tmp_path, "accuracy.yml", accuracy_vars(tmp_path, srv.url, baseline, **extra))

@@ -139,7 +139,7 @@ class ServerProcess:
             flag = "--" + name.replace("_", "-")
             argv += [flag] if value is True else [flag, str(value)]
         self.proc = subprocess.Popen(argv)
-        for _ in range(100):
+        for _attempt in range(100):
             if port_file.exists() and port_file.read_text():
                 break
             time.sleep(0.05)

@@ -1,6 +1,6 @@
 """The project-level wrappers and the collection's playbooks resolve both ways.
 
-AWX runs `site.yml` / `tenant.yml` / `tenants.yml` / `tenant_report.yml` from the repository
+AWX runs `site.yml` / `tenant.yml` / `tenants.yml` / `tenant_report.yml` / `benchmark.yml` / `accuracy.yml` from the repository
 root; operators may also run `tokenlabs.inference.<playbook>` by FQCN.
 """
 
@@ -20,7 +20,8 @@ def syntax_check(target, inventory="inventory/local"):
                           cwd=REPO, env=ENV, capture_output=True, text=True, check=False)
 
 
-@pytest.mark.parametrize("wrapper", ["site.yml", "tenant.yml", "tenants.yml", "tenant_report.yml"])
+@pytest.mark.parametrize("wrapper", ["site.yml", "tenant.yml", "tenants.yml", "tenant_report.yml", "benchmark.yml",
+                                     "accuracy.yml"])
 def test_root_wrapper_imports_collection_playbook(wrapper):
     text = (REPO / wrapper).read_text()
     assert f"import_playbook: tokenlabs.inference.{wrapper[:-4]}" in text

@@ -27,3 +27,11 @@ def test_quota_harness_pins_the_crates_of_wasm_shim_and_limitador():
     for crate, key in (("cel", "wasm_shim_cel_crate"), ("limitador", "limitador_crate")):
         assert re.search(rf'^{crate} = .*"={re.escape(engines()[key])}"', cargo, re.M), crate
         assert f'name = "{crate}"\nversion = "{engines()[key]}"' in lock, crate
+
+
+def test_benchmark_client_pins_in_the_test_virtualenv_equal_the_jobs_pins():
+    defaults = yaml.safe_load((REPO / "roles" / "platform_defaults" / "defaults" / "main.yml").read_text())
+    requirements = (REPO / "requirements-test.txt").read_text()
+    for pin in defaults["tokenlabs_benchmark_packages"]:
+        assert re.search(r"^%s\s" % re.escape(pin), requirements, re.M), pin
+    assert defaults["tokenlabs_accuracy_packages"] == ["lm-eval[api,ifeval]==0.4.13"], "re-check docs/accuracy.md"

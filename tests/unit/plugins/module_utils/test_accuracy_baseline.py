@@ -30,7 +30,7 @@ def results_dir(tmp_path):
 
 
 def test_scores_are_read_from_lm_evals_results_file(tmp_path):
-    scores, samples, _ = baseline.read_results(results_dir(tmp_path), "ifeval_sample")
+    scores, samples, _source = baseline.read_results(results_dir(tmp_path), "ifeval_sample")
     assert samples == 6
     assert scores == {name: pytest.approx(SCORE) for name in baseline.IFEVAL_METRICS}
 
@@ -78,12 +78,12 @@ def test_missing_baseline_says_how_to_record(tmp_path):
 
 
 def test_new_baseline_from_a_run_and_its_table(tmp_path):
-    scores, samples, _ = baseline.read_results(results_dir(tmp_path), "ifeval_sample")
+    scores, samples, _source = baseline.read_results(results_dir(tmp_path), "ifeval_sample")
     data = baseline.new_baseline(MODEL, "ifeval_sample", scores, samples, "lm-eval 0.4.13", "2026-12-02T00:00:00Z")
     assert data["metrics"] == dict.fromkeys(baseline.IFEVAL_METRICS, 0.8333) and data["samples"] == 6
     with pytest.raises(baseline.BaselineError, match="every metric is 0"):
         baseline.new_baseline(MODEL, "ifeval", dict.fromkeys(baseline.IFEVAL_METRICS, 0.0), 6, "x", "y")
-    rows, _ = baseline.compare(scores, 6, data, 5)
+    rows, _passed = baseline.compare(scores, 6, data, 5)
     lines = baseline.table(MODEL, rows)
     assert lines[0] == "test-model:" and len(lines) == 2 + 4
     assert any("prompt_level_strict_acc" in line and line.endswith("ok") for line in lines)

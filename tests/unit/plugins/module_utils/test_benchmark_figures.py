@@ -47,7 +47,7 @@ def test_level_figures():
     assert lv["decode_tokens_per_s"] == pytest.approx(40 / 2.2, abs=0.1)
     assert lv["decode_tokens_per_s_per_request"] == 10.0
     assert lv["cost_per_million_output_tokens"] == pytest.approx(0.36 / (lv["decode_tokens_per_s"] * 3600 / 1e6),
-                                                                  rel=1e-6)
+                                                                 rel=1e-6)
     assert lv["failed_requests"] == 0
 
 

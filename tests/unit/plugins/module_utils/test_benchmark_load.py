@@ -39,17 +39,17 @@ def test_prompts_differ_per_request_and_have_the_asked_length():
 def test_missing_usage_and_http_errors_are_request_errors():
     srv, url = serve(usage=False)
     try:
-        results, _ = load.run_level(url, load.headers_for("k", None), True, 30,
-                                    [load.request_body("test-model", 10, 3, 0, {})], 1)
+        results, _wall = load.run_level(url, load.headers_for("k", None), True, 30,
+                                        [load.request_body("test-model", 10, 3, 0, {})], 1)
         assert not results[0].ok and "no usage" in results[0].error
-        results, _ = load.run_level(url, load.headers_for("k", None), True, 30,
-                                    [load.request_body("other-model", 10, 3, 0, {})], 1)
+        results, _wall = load.run_level(url, load.headers_for("k", None), True, 30,
+                                        [load.request_body("other-model", 10, 3, 0, {})], 1)
         assert results[0].error.startswith("HTTP 404: ") and "other-model" in results[0].error
     finally:
         srv.shutdown()
         srv.server_close()
-    results, _ = load.run_level(url, load.headers_for("k", None), True, 5,
-                                [load.request_body("test-model", 10, 3, 0, {})], 1)
+    results, _wall = load.run_level(url, load.headers_for("k", None), True, 5,
+                                    [load.request_body("test-model", 10, 3, 0, {})], 1)
     assert not results[0].ok and results[0].error.startswith("ConnectError")
 
 
