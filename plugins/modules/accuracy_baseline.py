@@ -45,7 +45,7 @@ options:
     elements: str
     default: []
   baseline_dir:
-    description: Directory of the baseline files, kept in the repository next to the inventory.
+    description: Directory of the baseline files, kept in the repository (not inside an inventory directory).
     type: path
     required: true
   results_dir:
@@ -78,12 +78,12 @@ EXAMPLES = r"""
 - name: Refuse missing or zero baselines before sending anything
   tokenlabs.inference.accuracy_baseline:
     catalog: "{{ tokenlabs_models }}"
-    baseline_dir: "{{ inventory_dir }}/baselines"
+    baseline_dir: "{{ tokenlabs_accuracy_baseline_dir }}"
 
 - name: Compare the run with the baselines
   tokenlabs.inference.accuracy_baseline:
     catalog: "{{ tokenlabs_models }}"
-    baseline_dir: "{{ inventory_dir }}/baselines"
+    baseline_dir: "{{ tokenlabs_accuracy_baseline_dir }}"
     results_dir: /tmp/accuracy-run
     tolerance_percent: 5
 """
