@@ -223,3 +223,14 @@ def test_accuracy_run_that_fails_removes_its_tenant(control_plane, namespace, tm
     assert run.returncode != 0
     assert "lm-eval wrote no results_*.json" in " ".join(run.stdout.split()), run.stdout[-3000:]
     assert "tenant-accuracy-probe" not in tenant_secrets(control_plane, namespace)
+
+
+def test_accuracy_check_mode_sends_and_writes_nothing(control_plane, namespace, tmp_path, server):
+    srv = server()
+    mark = control_plane.audit_mark()
+    run = job(control_plane, namespace, tmp_path, "accuracy.yml", accuracy_vars(tmp_path, srv.url, baseline_of(0.8)),
+              "--check")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert [r for r in srv.requests() if r["method"] == "POST"] == []
+    assert control_plane.writes_since(mark, namespace=namespace) == []
+    assert not (tmp_path / "accuracy").exists()

@@ -1,5 +1,6 @@
 """The reference deployment's catalog (inventory/example: five models on two Sparks, Magpie TTS) on the
-local control plane: it converges with site.yml's model step, a rerun changes nothing, check mode is clean.
+local control plane: the whole site.yml converges with it (GPU sharing included), and its model step
+converges, reruns unchanged, is clean in check mode and removes exactly what leaves the catalog.
 
 Its own gateway namespace, so the session's platform stays as test_platform_site left it. No model runs
 (no kubelet, no GPU): what is shown is that every object is accepted by the real API server.
@@ -14,8 +15,59 @@ from pathlib import Path
 
 import yaml
 
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _gpu_sharing as gpu_sharing
+
 REPO = Path(__file__).resolve().parents[2]
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
+
+
+def _user_writes(control_plane, mark):
+    return [w for w in control_plane.writes_since(mark)
+            if not (w.get("user") or {}).get("username", "").startswith("system:")]
+
+
+def test_the_whole_site_converges_with_the_reference_catalog(control_plane, tmp_path):
+    """site.yml without tags: platform, GPU Operator with time-slicing, tiers, models, TTS, tenants."""
+    example = yaml.safe_load((REPO / "inventory/example/group_vars/all/main.yml").read_text())
+    namespace = "ref-" + uuid.uuid4().hex[:6]
+    extra = tmp_path / "catalog.json"
+    extra.write_text(json.dumps({"tokenlabs_models": example["tokenlabs_models"],
+                                 "tokenlabs_services": example["tokenlabs_services"],
+                                 "tokenlabs_gateway_namespace": namespace, "gpu_operator_enabled": True,
+                                 "tokenlabs_helm_binary": control_plane.helm_bin}))
+    args = ("site.yml", "-i", "inventory/local", "-e", "@" + str(extra))
+    first = control_plane.ansible_playbook(*args)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+
+    # the device plugin shares each node's GPU as the catalog asks (spark-02: four models; spark-01: the
+    # 120B model and Magpie TTS), every model and the TTS still request one nvidia.com/gpu
+    slices = gpu_sharing.gpu_slices(example["tokenlabs_models"], example["tokenlabs_services"])
+    assert slices == {"spark-01": 2, "spark-02": 4}
+    configmap = control_plane.kubectl_json("get", "configmap", gpu_sharing.CONFIG_MAP, "-n", "gpu-operator")
+    for node, count in slices.items():
+        labels = control_plane.kubectl_json("get", "node", node)["metadata"]["labels"]
+        assert labels[gpu_sharing.CONFIG_LABEL] == "time-slicing-%d" % count
+        config = yaml.safe_load(configmap["data"]["time-slicing-%d" % count])
+        assert config["sharing"]["timeSlicing"]["resources"] == [
+            {"name": "nvidia.com/gpu", "replicas": count}]
+    tts = control_plane.kubectl_json("get", "deployment", "magpie-tts", "-n", namespace)
+    assert tts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] in (1, "1")
+
+    # the TTS route hangs off the platform's Gateway, which the AuthPolicy and both limit policies target
+    gateway = control_plane.kubectl_json("get", "gateway", "-n", namespace)["items"][0]["metadata"]["name"]
+    route = control_plane.kubectl_json("get", "httproute", "magpie-tts", "-n", namespace)
+    assert [(p.get("kind", "Gateway"), p["name"]) for p in route["spec"]["parentRefs"]] == [("Gateway", gateway)]
+    for kind in ("authpolicies", "ratelimitpolicies", "tokenratelimitpolicies"):
+        policy = control_plane.kubectl_json("get", kind, "-n", namespace)["items"][0]
+        assert (policy["spec"]["targetRef"]["kind"], policy["spec"]["targetRef"]["name"]) == ("Gateway", gateway)
+
+    mark = control_plane.audit_mark()
+    again = control_plane.ansible_playbook(*args)
+    assert again.returncode == 0 and RECAP.search(again.stdout)[2] == "0", again.stdout[-3000:]
+    checked = control_plane.ansible_playbook(*args, "--check", "--diff")
+    assert checked.returncode == 0 and RECAP.search(checked.stdout)[2] == "0", checked.stdout[-3000:]
+    writes = _user_writes(control_plane, mark)
+    assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
 
 
 def test_the_reference_catalog_converges_and_reruns_unchanged(control_plane, tmp_path):
