@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What the benchmark job's client can absorb: CPU per streamed token and the most tokens/s it can time.
 
 A benchmark is only as good as its client: if the client spends its CPU parsing chunks, measured

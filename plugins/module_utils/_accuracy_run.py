@@ -15,12 +15,11 @@ import os
 import time
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _accuracy_baseline as baseline
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_report as report
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_spec as spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _job_files as job_files
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_selection as selection
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 
-ARG_SPEC = {
-    "catalog": {"type": "list", "elements": "dict", "required": True},
-    "models": {"type": "list", "elements": "str", "default": []},
+ARG_SPEC = dict(selection.MODEL_SELECTION_ARG_SPEC, **{
     "baseline_dir": {"type": "path", "required": True},
     "results_dir": {"type": "path"},
     "task": {"type": "str", "default": "ifeval"},
@@ -28,21 +27,12 @@ ARG_SPEC = {
     "samples": {"type": "raw"},
     "record": {"type": "bool", "default": False},
     "harness": {"type": "str", "default": "lm-eval"},
-}
-
-
-def _number(value):
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+})
 
 
 def _validate(params):
     errors = []
-    tolerance = _number(params["tolerance_percent"])
+    tolerance = validation.from_text(params["tolerance_percent"])
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < 100:
         errors.append("tolerance_percent: %r is not allowed; use a percentage between 0 and 100 (e.g. 5)"
                       % (params["tolerance_percent"],))
@@ -50,16 +40,11 @@ def _validate(params):
     if samples in ("", None):
         samples = None
     else:
-        samples = _number(samples)
-        if isinstance(samples, float) and samples.is_integer():
-            samples = int(samples)
+        samples = validation.from_text(samples)
         if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
             errors.append("samples: %r is not allowed; use the number of prompts to evaluate (>= 1)" % (samples,))
-    models = []
-    try:
-        models = spec.select_models(params["catalog"], params["models"])
-    except spec.BenchmarkInputError as exc:
-        errors += exc.errors
+    models, problems = selection.select_models(params["catalog"], params["models"])
+    errors += problems
     return models, tolerance, samples, errors
 
 
@@ -92,9 +77,7 @@ def _record(module, params, models, selected):
             continue
         path = baseline.baseline_path(params["baseline_dir"], model)
         if not module.check_mode:
-            if not os.path.isdir(params["baseline_dir"]):
-                os.makedirs(params["baseline_dir"], 0o755)
-            report.write_json(path, data)
+            job_files.write_json(path, data)
         written.append(path)
         contents[path] = data
     if failures:

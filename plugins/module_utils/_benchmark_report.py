@@ -43,15 +43,6 @@ def load_record(path):
     return record
 
 
-def write_json(path, data):
-    """Write ``data`` as JSON through a temporary file (a reader never sees half a record)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(tmp, path)
-
-
 def level_key(level):
     return (level["prompt_tokens"], level["output_tokens"], level["concurrency"])
 

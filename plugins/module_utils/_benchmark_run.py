@@ -20,15 +20,16 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchm
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_load as load
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_report as report
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_spec as spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _job_files as job_files
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_selection as selection
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 
-ARG_SPEC = {
+ARG_SPEC = dict(selection.MODEL_SELECTION_ARG_SPEC, **{
     "gateway_url": {"type": "str", "required": True},
     "host_header": {"type": "str"},
     "validate_certs": {"type": "bool", "default": True},
     "api_key": {"type": "str", "no_log": True},
     "timeout": {"type": "float", "default": 600.0},
-    "catalog": {"type": "list", "elements": "dict", "required": True},
-    "models": {"type": "list", "elements": "str", "default": []},
     "concurrency": {"type": "list", "elements": "raw", "default": [1, 2, 4, 8]},
     "prompt_tokens": {"type": "list", "elements": "raw", "default": [512], "no_log": False},
     "output_tokens": {"type": "list", "elements": "raw", "default": [128], "no_log": False},
@@ -40,47 +41,29 @@ ARG_SPEC = {
     "compare_with": {"type": "str", "default": "latest"},
     "regression_threshold": {"type": "raw", "default": 10},
     "fail_on_regression": {"type": "bool", "default": True},
-}
+})
 MODEL_FIELDS = ("id", "name", "engine", "image", "node", "gpu_memory_share")
-
-
-def _int_or_raw(value):
-    """Accept "4" from the command line (-e) as 4; anything else is left for the checks to name."""
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return value
-
-
-def _number_or_raw(value):
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def validate(params):
     """Everything the run needs, checked at once; raises spec.BenchmarkInputError listing each problem."""
     errors = []
-    sweep = {field: [_int_or_raw(v) for v in params[field]] for field in spec.SWEEP_FIELDS}
-    sweep["rounds"] = _int_or_raw(params["rounds"])
-    sweep["warmup_requests"] = _int_or_raw(params["warmup_requests"])
+    sweep = {field: [validation.from_text(v) for v in params[field]] for field in spec.SWEEP_FIELDS}
+    sweep["rounds"] = validation.from_text(params["rounds"])
+    sweep["warmup_requests"] = validation.from_text(params["warmup_requests"])
     errors += spec.check_sweep(sweep)
     problem = spec.check_gateway_url(params["gateway_url"])
     if problem:
         errors.append(problem)
-    threshold = _number_or_raw(params["regression_threshold"])
+    threshold = validation.from_text(params["regression_threshold"])
     problem = spec.check_threshold(threshold)
     if problem:
         errors.append(problem)
     if params["timeout"] <= 0:
         errors.append("timeout: %r is not allowed; use the seconds one request may take (> 0)" % params["timeout"])
-    models = cost = None
-    try:
-        models = spec.select_models(params["catalog"], params["models"])
-    except spec.BenchmarkInputError as exc:
-        errors += exc.errors
+    cost = None
+    models, problems = selection.select_models(params["catalog"], params["models"])
+    errors += problems
     try:
         cost = spec.cost_model(params["cost"])
     except spec.BenchmarkInputError as exc:
@@ -163,8 +146,6 @@ def run(module):
                          "virtualenv (tokenlabs_benchmark_venv) - nothing was sent"
                          % (", ".join(missing), sys.executable))
     results_dir = params["results_dir"]
-    if not os.path.isdir(results_dir):
-        os.makedirs(results_dir, 0o755)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     compared_path, earlier = _compared_record(params, run_id)
@@ -181,7 +162,7 @@ def run(module):
     files = {"record": report.record_path(results_dir, run_id, "json"),
              "summary": report.record_path(results_dir, run_id, "md"),
              "chart": report.record_path(results_dir, run_id, "png")}
-    report.write_json(files["record"], record)
+    job_files.write_json(files["record"], record)
     with open(files["summary"], "w") as handle:
         handle.write(report.markdown(record))
     chart.draw(record, files["chart"])

@@ -53,34 +53,6 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def select_models(catalog, wanted):
-    """The catalog entries named in ``wanted`` (by ``name`` or ``id``; all when empty), in catalog order."""
-    errors = []
-    if not isinstance(catalog, list) or not catalog:
-        raise BenchmarkInputError(["catalog: the model catalog (tokenlabs_models) is empty; nothing to benchmark"])
-    known = {}
-    for index, model in enumerate(catalog):
-        if not isinstance(model, dict) or not model.get("id") or not model.get("name"):
-            errors.append("catalog[%d]: a model needs 'id' and 'name', got %r" % (index, model))
-            continue
-        known[model["name"]] = model
-        known[model["id"]] = model
-    if errors:
-        raise BenchmarkInputError(errors)
-    if not wanted:
-        return list(catalog)
-    chosen = []
-    for entry in wanted:
-        if entry not in known:
-            errors.append("models: %r is not in the model catalog; allowed (name or id): %s"
-                          % (entry, ", ".join(sorted(m["name"] for m in catalog))))
-        elif known[entry] not in chosen:
-            chosen.append(known[entry])
-    if errors:
-        raise BenchmarkInputError(errors)
-    return [m for m in catalog if m in chosen]
-
-
 def check_sweep(sweep):
     """Problems of the sweep lists: positive integers, at least one value each."""
     errors = []

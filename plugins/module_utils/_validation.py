@@ -99,6 +99,22 @@ def positive_int(value):
     return None
 
 
+def from_text(value):
+    """A number given as text (``-e concurrency=4``, an AWX survey answer) as int or float; other values as they are.
+
+    What is left for the caller's checks to name: ``"four"`` stays ``"four"``.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return value
+
+
 def parse_duration_seconds(value):
     """A positive whole number of seconds from a duration (``24h``, ``1h30m``) or a number; else None."""
     if isinstance(value, (bool, int)) or (isinstance(value, str) and value.strip().isdigit()):

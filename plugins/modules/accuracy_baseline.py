@@ -21,6 +21,7 @@ description:
 author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
+  - tokenlabs.inference.model_selection
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -34,16 +35,6 @@ attributes:
     support: full
     details: Runs on the controller (delegate or run the play on localhost).
 options:
-  catalog:
-    description: The model catalog (C(tokenlabs_models)); entries need C(id) and C(name).
-    type: list
-    elements: dict
-    required: true
-  models:
-    description: Names or ids of the catalog's models; empty means every model.
-    type: list
-    elements: str
-    default: []
   baseline_dir:
     description: Directory of the baseline files, kept in the repository (not inside an inventory directory).
     type: path

@@ -28,6 +28,7 @@ description:
 author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
+  - tokenlabs.inference.model_selection
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -61,16 +62,6 @@ options:
     description: Seconds one request may take, from sending it to the end of its stream.
     type: float
     default: 600
-  catalog:
-    description: The model catalog (C(tokenlabs_models)); entries need C(id) and C(name).
-    type: list
-    elements: dict
-    required: true
-  models:
-    description: Names or ids of the catalog's models to measure; empty measures every model.
-    type: list
-    elements: str
-    default: []
   concurrency:
     description: Requests in flight, one level each (integers >= 1).
     type: list

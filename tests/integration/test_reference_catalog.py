@@ -21,6 +21,18 @@ REPO = Path(__file__).resolve().parents[2]
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
+def _reference_vars(control_plane, tmp_path, **more):
+    """inventory/example's catalog and services in a gateway namespace of their own, as an extra-vars file."""
+    example = yaml.safe_load((REPO / "inventory/example/group_vars/all/main.yml").read_text())
+    namespace = "ref-" + uuid.uuid4().hex[:6]
+    extra = tmp_path / "catalog.json"
+    extra.write_text(json.dumps(dict({"tokenlabs_models": example["tokenlabs_models"],
+                                      "tokenlabs_services": example["tokenlabs_services"],
+                                      "tokenlabs_gateway_namespace": namespace,
+                                      "tokenlabs_helm_binary": control_plane.helm_bin}, **more)))
+    return example, namespace, extra
+
+
 def _user_writes(control_plane, mark):
     return [w for w in control_plane.writes_since(mark)
             if not (w.get("user") or {}).get("username", "").startswith("system:")]
@@ -28,13 +40,7 @@ def _user_writes(control_plane, mark):
 
 def test_the_whole_site_converges_with_the_reference_catalog(control_plane, tmp_path):
     """site.yml without tags: platform, GPU Operator with time-slicing, tiers, models, TTS, tenants."""
-    example = yaml.safe_load((REPO / "inventory/example/group_vars/all/main.yml").read_text())
-    namespace = "ref-" + uuid.uuid4().hex[:6]
-    extra = tmp_path / "catalog.json"
-    extra.write_text(json.dumps({"tokenlabs_models": example["tokenlabs_models"],
-                                 "tokenlabs_services": example["tokenlabs_services"],
-                                 "tokenlabs_gateway_namespace": namespace, "gpu_operator_enabled": True,
-                                 "tokenlabs_helm_binary": control_plane.helm_bin}))
+    example, namespace, extra = _reference_vars(control_plane, tmp_path, gpu_operator_enabled=True)
     args = ("site.yml", "-i", "inventory/local", "-e", "@" + str(extra))
     first = control_plane.ansible_playbook(*args)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
@@ -71,13 +77,7 @@ def test_the_whole_site_converges_with_the_reference_catalog(control_plane, tmp_
 
 
 def test_the_reference_catalog_converges_and_reruns_unchanged(control_plane, tmp_path):
-    example = yaml.safe_load((REPO / "inventory/example/group_vars/all/main.yml").read_text())
-    namespace = "ref-" + uuid.uuid4().hex[:6]
-    extra = tmp_path / "catalog.json"
-    extra.write_text(json.dumps({"tokenlabs_models": example["tokenlabs_models"],
-                                 "tokenlabs_services": example["tokenlabs_services"],
-                                 "tokenlabs_gateway_namespace": namespace,
-                                 "tokenlabs_helm_binary": control_plane.helm_bin}))
+    example, namespace, extra = _reference_vars(control_plane, tmp_path)
     args = ("site.yml", "-i", "inventory/local", "--tags", "models", "-e", "@" + str(extra))
     first = control_plane.ansible_playbook(*args)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]

@@ -7,36 +7,16 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _accuracy_run as acc_run
+from support.module_run import run_module
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "ifeval_sample"
 CATALOG = [{"id": "test-model", "name": "test"}]
 
 
-class Exit(Exception):
-    def __init__(self, failed, result):
-        super().__init__(result.get("msg"))
-        self.failed, self.result = failed, result
-
-
-class FakeModule:
-    def __init__(self, params, check_mode=False):
-        self.params = dict((k, v.get("default")) for k, v in acc_run.ARG_SPEC.items())
-        self.params.update(params)
-        self.check_mode = check_mode
-
-    def fail_json(self, **result):
-        raise Exit(True, result)
-
-    def exit_json(self, **result):
-        raise Exit(False, result)
-
-
 def run(check_mode=False, **params):
     params.setdefault("catalog", CATALOG)
     params.setdefault("task", "ifeval_sample")
-    with pytest.raises(Exit) as exc:
-        acc_run.run(FakeModule(params, check_mode))
-    return exc.value
+    return run_module(acc_run.run, acc_run.ARG_SPEC, params, check_mode)
 
 
 @pytest.fixture

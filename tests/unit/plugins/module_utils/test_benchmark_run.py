@@ -5,36 +5,15 @@ import json
 import pytest
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_run as bench_run
+from support.module_run import run_module
 from support.openai_server import serve
-
-
-class Exit(Exception):
-    def __init__(self, failed, result):
-        super().__init__(result.get("msg"))
-        self.failed, self.result = failed, result
-
-
-class FakeModule:
-    def __init__(self, params, check_mode=False):
-        self.params = dict((k, v.get("default")) for k, v in bench_run.ARG_SPEC.items())
-        self.params.update(params)
-        self.check_mode = check_mode
-
-    def fail_json(self, **result):
-        raise Exit(True, result)
-
-    def exit_json(self, **result):
-        raise Exit(False, result)
-
 
 CATALOG = [{"id": "test-model", "name": "test", "engine": "vllm", "image": "vllm:1", "node": "spark-01",
             "gpu_memory_share": 0.5}]
 
 
 def run(params, check_mode=False):
-    with pytest.raises(Exit) as exc:
-        bench_run.run(FakeModule(params, check_mode))
-    return exc.value
+    return run_module(bench_run.run, bench_run.ARG_SPEC, params, check_mode)
 
 
 @pytest.fixture

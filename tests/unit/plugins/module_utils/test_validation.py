@@ -31,3 +31,9 @@ def test_rfc3339(value, expected):
                                            ("", None), ("h", None), (True, None), (-5, None)])
 def test_durations(value, seconds):
     assert validation.parse_duration_seconds(value) == seconds
+
+
+@pytest.mark.parametrize("given,expected", [("4", 4), (" 12 ", 12), ("-1", -1), ("2.5", 2.5), ("four", "four"),
+                                            (7, 7), (None, None), ([1], [1])])
+def test_numbers_given_as_text(given, expected):
+    assert validation.from_text(given) == expected
