@@ -23,7 +23,8 @@ options:
   models:
     description:
       - Names or ids of the catalog's models to work on, in any order (they run in catalog order); empty means
-        every model. A name or id that is not in the catalog is refused before anything is sent.
+        every served model (those with C(replicas) 0 are left out). A name or id that is not in the catalog, or of
+        a model with C(replicas) 0, is refused before anything is sent.
     type: list
     elements: str
     default: []

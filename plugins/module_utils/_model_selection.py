@@ -18,8 +18,17 @@ MODEL_SELECTION_ARG_SPEC = {
 }
 
 
+def served(model):
+    """False for a model the catalog scales to zero (``replicas: 0``): nothing answers for it."""
+    return model.get("replicas", 1) not in (0, "0")
+
+
 def select_models(catalog, wanted):
-    """(the catalog entries named in ``wanted`` by name or id - all when empty - in catalog order, errors)."""
+    """(the catalog entries named in ``wanted`` by name or id, in catalog order, errors).
+
+    Empty ``wanted``: every served model (``replicas: 0`` ones are left out); naming a model with
+    ``replicas: 0`` is an error.
+    """
     if not isinstance(catalog, list) or not catalog:
         return [], ["catalog: the model catalog (tokenlabs_models) is empty; nothing to run"]
     errors = []
@@ -33,12 +42,18 @@ def select_models(catalog, wanted):
     if errors:
         return [], errors
     if not wanted:
-        return list(catalog), []
+        chosen = [m for m in catalog if served(m)]
+        if not chosen:
+            return [], ["catalog: every model has replicas 0; nothing is served"]
+        return chosen, []
     chosen = []
     for entry in wanted:
         if entry not in known:
             errors.append("models: %r is not in the model catalog; allowed (name or id): %s"
                           % (entry, ", ".join(sorted(m["name"] for m in catalog))))
+        elif not served(known[entry]):
+            errors.append("models: %r has replicas 0 in the model catalog (nothing serves it); allowed: models "
+                          "with replicas >= 1" % entry)
         elif known[entry] not in chosen:
             chosen.append(known[entry])
     if errors:

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: accuracy_baseline
 short_description: Check accuracy baselines, compare an lm-eval run with them, or record new ones
-version_added: "0.2.0"
+version_added: 0.1.0
 description:
   - Reads one baseline file per model (C(<baseline_dir>/<model name>.json)) and refuses missing files, files of
     another model or task, and scores outside (0, 1] — a baseline of zeros accepts any model and is refused.

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: model_benchmark
 short_description: Measure the served models' throughput, latency and cost per token through the gateway
-version_added: "0.2.0"
+version_added: 0.1.0
 description:
   - Sends streamed chat completions (C(stream_options.include_usage)) to each chosen model of the catalog through
     the OpenAI-compatible gateway, at every combination of O(prompt_tokens), O(output_tokens) and O(concurrency),

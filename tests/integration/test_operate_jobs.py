@@ -119,7 +119,9 @@ def test_benchmark_that_fails_midway_removes_its_tenant(control_plane, namespace
     ({"benchmark_models": ["gpt-4"]}, "models: 'gpt-4' is not in the model catalog; allowed (name or id): test"),
     ({"benchmark_concurrency": [0, 2]}, "concurrency: 0 is not allowed; use integers >= 1"),
     ({"benchmark_cost": {"utilisation": 0}}, "cost.utilisation: 0 is not allowed"),
-], ids=["unknown-model", "concurrency-0", "utilisation-0"])
+    ({"tokenlabs_job_tenant_tier": "gold"},
+     'tokenlabs_job_tenant_tier: "gold" is not a tier of tokenlabs_tiers; allowed: free, pro, enterprise'),
+], ids=["unknown-model", "concurrency-0", "utilisation-0", "unknown-tier"])
 def test_benchmark_bad_input_is_refused_before_any_request(control_plane, namespace, tmp_path, server, variables,
                                                            message):
     srv = server()

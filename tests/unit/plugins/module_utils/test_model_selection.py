@@ -16,6 +16,14 @@ def test_unknown_model_names_what_is_allowed():
         [], ["models: 'gpt-4' is not in the model catalog; allowed (name or id): llama-3-1-8b, qwen"])
 
 
+def test_models_scaled_to_zero_are_left_out_or_refused():
+    catalog = CATALOG + [{"id": "off/model", "name": "off", "replicas": 0}]
+    assert selection.select_models(catalog, []) == (CATALOG, [])
+    assert selection.select_models(catalog, ["off"])[1] == [
+        "models: 'off' has replicas 0 in the model catalog (nothing serves it); allowed: models with replicas >= 1"]
+    assert selection.select_models(catalog[2:], [])[1] == ["catalog: every model has replicas 0; nothing is served"]
+
+
 def test_empty_or_malformed_catalog():
     assert selection.select_models([], [])[1] == [
         "catalog: the model catalog (tokenlabs_models) is empty; nothing to run"]
