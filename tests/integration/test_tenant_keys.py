@@ -67,15 +67,16 @@ def test_a_bulk_create_killed_halfway_loses_no_key(control_plane, namespace, tmp
             assert time.monotonic() < deadline, "the bulk run created no tenants"
             time.sleep(0.2)
     finally:
-        # The module itself dies (Ansible's worker runs it in a session of its own), then the playbook.
-        for pid in module_pids("AnsiballZ_tenants"):
+        # The module itself dies (Ansible's worker runs it in a session of its own), then the playbook and its
+        # worker (a fork with the playbook's command line, also in a session of its own).
+        for pid in module_pids("AnsiballZ_tenants") + module_pids(str(tmp_path)):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert not module_pids("AnsiballZ_tenants"), "the module survived the kill"
+    assert not module_pids(str(tmp_path)), "the playbook or its worker survived the kill"
     time.sleep(1)  # a create in flight may still land
     halfway = live_keys(control_plane, namespace)
     created = len(halfway)  # (never assert on the dict: pytest would print the keys)

@@ -61,3 +61,18 @@ def list_tasks(*args):
 def test_site_tags_select_what_operators_expect(tag, roles):
     ran = {line.split(" : ")[0].split(".")[-1] for line in list_tasks("--tags", tag) if " : " in line}
     assert ran - {"platform_defaults"} == roles, ran
+
+
+def test_the_shared_defaults_validate_without_an_inventory(tmp_path):
+    """ansible-playbook without -i (implicit localhost, no inventory_dir) still loads platform_defaults."""
+    play = tmp_path / "defaults.yml"
+    play.write_text("- hosts: localhost\n  connection: local\n  gather_facts: false\n"
+                    "  roles: [tokenlabs.inference.platform_defaults]\n  tasks:\n"
+                    "    - ansible.builtin.debug: {msg: 'baselines in {{ tokenlabs_accuracy_baseline_dir }}'}\n")
+    res = subprocess.run([str(ANSIBLE_PLAYBOOK), str(play)], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                         check=False)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "baselines in baselines" in res.stdout
+    res = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(REPO / "inventory" / "example"), str(play)], cwd=REPO,
+                         env=ENV, capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and "baselines in %s" % (REPO / "baselines" / "example") in res.stdout, res.stdout
