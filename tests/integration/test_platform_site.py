@@ -230,3 +230,15 @@ def test_catalog_change_and_hf_token_reach_the_cluster_without_leaking(control_p
     again = site(control_plane, "-e", f"@{vars_file}")
     assert again.returncode == 0 and recap(again)["changed"] == 0
     assert user_writes(control_plane, mark) == []
+
+
+def test_the_demo_tenants_key_goes_to_this_control_planes_key_dir(control_plane, converged):
+    """Test runs write keys next to their control plane, never over the demo's .cache/tenant-keys."""
+    import stat
+
+    from tenant_helpers import key_of
+
+    key_file = control_plane.state_dir / "tenant-keys" / "demo-free.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    secret = control_plane.kubectl_json("get", "secret", "tenant-demo-free", "-n", "kuadrant-system")
+    assert key_file.read_text().strip() == key_of(secret)

@@ -67,6 +67,8 @@ class ControlPlane:
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
             "TOKENLABS_MIRROR": str(self.mirror),
+            # inventory/local's key directory: this control plane's, not the demo's .cache/tenant-keys
+            "TOKENLABS_TENANT_KEY_DIR": str(self.state_dir / "tenant-keys"),
             "PATH": bindir + os.pathsep + str(REPO / ".venv" / "bin") + os.pathsep + env.get("PATH", ""),
         })
         return env
