@@ -72,6 +72,11 @@ def validate(params):
     if compare_with not in ("latest", "none") and not os.path.isfile(compare_with):
         errors.append("compare_with: %r is not a file; use latest, none or the path of an earlier "
                       "benchmark-<run>.json" % compare_with)
+    elif compare_with not in ("latest", "none"):
+        try:
+            report.load_record(compare_with)
+        except (ValueError, OSError) as exc:
+            errors.append("compare_with: %s" % exc)
     if errors:
         raise spec.BenchmarkInputError(errors)
     return models, sweep, cost, threshold
@@ -148,7 +153,10 @@ def run(module):
     results_dir = params["results_dir"]
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    compared_path, earlier = _compared_record(params, run_id)
+    try:
+        compared_path, earlier = _compared_record(params, run_id)
+    except (ValueError, OSError) as exc:
+        module.fail_json(msg="compare_with: the newest earlier record cannot be read (nothing was sent): %s" % exc)
     headers = load.headers_for(params["api_key"], params["host_header"])
     measured = [_measure_model(params, model, sweep, hourly, headers) for model in models]
     settings = dict(sweep, extra_body=params["extra_body"], regression_threshold=threshold,

@@ -91,6 +91,15 @@ def test_check_mode_and_bad_input_send_nothing(server, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_compare_file_that_is_no_record_is_refused_before_any_request(server, tmp_path):
+    srv, url = server
+    other = tmp_path / "other.json"
+    other.write_text("{}")
+    out = run(params(url, tmp_path / "results", compare_with=str(other)))
+    assert out.failed and "is not a benchmark record of this collection" in out.result["msg"]
+    assert srv.RequestHandlerClass.requests == []
+
+
 def test_command_line_strings_are_numbers(server, tmp_path):
     _srv, url = server
     out = run(params(url, tmp_path, concurrency=["1"], rounds="1", warmup_requests="0"), check_mode=True)
