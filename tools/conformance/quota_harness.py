@@ -37,6 +37,10 @@ def build() -> Path:
     if not cargo:
         raise HarnessError("cargo is missing: the quota conformance tests build tests/quota_harness (Rust) with it; "
                            "install Rust (rustup or the Debian cargo package)")
+    prerequisites = subprocess.run([str(REPO / "scripts" / "prerequisites"), "conformance"], capture_output=True,
+                                   text=True, check=False)
+    if prerequisites.returncode != 0:
+        raise HarnessError(f"the quota harness cannot be built here:\n{prerequisites.stderr.strip()}")
     env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
     proc = subprocess.run([cargo, "build", "--release", "--locked", "--quiet", "--manifest-path",
                            str(CRATE / "Cargo.toml")], env=env, capture_output=True, text=True, check=False)
