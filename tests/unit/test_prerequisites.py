@@ -20,11 +20,13 @@ SCRIPT = REPO / "scripts" / "prerequisites"
 FAKE_DPKG_QUERY = """#!/bin/sh
 # fake dpkg-query: installed packages are the lines of $FAKE_DPKG_INSTALLED ("name file...")
 mode=$1; shift
-[ "$mode" = -W ] && shift  # -f=${Status}
+format=""
+[ "$mode" = -W ] && { format=$1; shift; }
 pkg=$1
 line=$(awk -v p="$pkg" '$1 == p' "$FAKE_DPKG_INSTALLED" 2>/dev/null)
 [ -n "$line" ] || { echo "dpkg-query: no packages found matching $pkg" >&2; exit 1; }
-if [ "$mode" = -W ]; then printf 'install ok installed'; else echo "$line" | tr ' ' '\\n' | tail -n +2; fi
+if [ "$format" = '-f=${Depends}' ]; then echo "$line" | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^depends=/) print substr($i, 9)}'
+elif [ "$mode" = -W ]; then printf 'install ok installed'; else echo "$line" | tr ' ' '\\n' | tail -n +2; fi
 """
 
 
@@ -68,6 +70,15 @@ def test_an_installed_libclang_dev_without_libclang_so_is_named(machine, tmp_pat
     proc = run(env, "conformance")
     assert proc.returncode == 2
     assert "'libclang-dev' is installed but provides no file" in proc.stderr
+
+
+def test_libclang_so_from_the_versioned_package_libclang_dev_depends_on(machine, tmp_path):
+    env, installed = machine
+    (tmp_path / "libclang.so").write_text("")
+    installed.write_text(f"libclang-dev depends=libclang-14-dev\nlibclang-14-dev {tmp_path}/libclang.so\n"
+                         "redis-server\ng++\n")
+    proc = run(env, "conformance")
+    assert "libclang-dev" not in proc.stderr
 
 
 def test_everything_present_passes(machine, tmp_path):
