@@ -42,7 +42,7 @@ import authorino as authorino_tool  # noqa: E402
 import controlplane as cp  # noqa: E402
 import kuadrant_translation as kt  # noqa: E402
 from authorino_client import AuthorinoClient  # noqa: E402
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render  # noqa: E402
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render as policy_render  # noqa: E402
 
 PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 SELECTOR = {"app": "token-labs"}

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import authorino_bench as ab  # noqa: E402  (World, tenants(), percentile())
 import kuadrant_translation as kt  # noqa: E402
 import quota_harness as qh  # noqa: E402
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render  # noqa: E402
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render as policy_render  # noqa: E402
 
 BIG = {"requests_per_minute": 10_000_000, "tokens_per_minute": 1_000_000_000}
 TIERS = {"free": BIG, "pro": BIG}

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Matches MODEL_SELECTION_ARG_SPEC in plugins/module_utils/_model_selection.py.
+    # Matches MODEL_SELECTION_ARG_SPEC in plugins/module_utils/_jobs/model_selection.py.
     DOCUMENTATION = r"""
 options:
   catalog:

@@ -6,8 +6,8 @@
 ``DOCUMENTATION`` documents them as top-level options (module ``tenant``);
 ``TENANTS`` holds the very same text as the suboptions of ``tenants`` (module
 ``tenants``). Doc fragments must be literal strings, so the text is here twice;
-tests/unit/plugins/module_utils/test_tenant_module.py keeps both copies equal
-to each other and to the argument spec in ``module_utils/_tenant_module.py``.
+tests/unit/plugins/module_utils/_tenants/test_module.py keeps both copies equal
+to each other and to the argument spec in ``module_utils/_tenants/module.py``.
 Edit both.
 """
 

@@ -3,7 +3,7 @@
 # Apache License 2.0 (see LICENSE)
 """Filters that turn the platform inventory (model catalog, version pins, mirror) into
 Helm values and Kubernetes objects.  The logic lives in
-plugins/module_utils/_model_catalog.py, _k8s_objects.py and _gpu_sharing.py (no I/O, unit-tested); these are thin wrappers.
+plugins/module_utils/_catalog/ (models, gpu_sharing) and _k8s/objects.py (no I/O, unit-tested); these are thin wrappers.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -12,10 +12,10 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _gpu_sharing as gpu_sharing
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _k8s_objects as k8s_objects
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_catalog as model_catalog
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _service_catalog as service_catalog
+from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import gpu_sharing
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s import objects as k8s_objects
+from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import models as model_catalog
+from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import services as service_catalog
 
 
 def _plain(value):

@@ -109,7 +109,7 @@ recorded:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._accuracy_run import ARG_SPEC, run
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs.accuracy_run import ARG_SPEC, run
 
 
 def main():

@@ -167,8 +167,8 @@ writes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _k8s_apply as k8s_apply
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s import apply as k8s_apply
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import (
     ApiError, auth_argument_spec, connect)
 
 

@@ -188,7 +188,7 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._benchmark_run import ARG_SPEC, run
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs.benchmark_run import ARG_SPEC, run
 
 
 def main():

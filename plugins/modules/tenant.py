@@ -171,9 +171,10 @@ stats:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_module as tenant_module
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import auth_argument_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import auth_argument_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 
 def argument_spec():
@@ -188,7 +189,7 @@ def main():
     p = module.params
     item = dict((field, p[field]) for field in tenant_module.TENANT_FIELDS_ARG_SPEC)
     item["create"] = not p["must_exist"]
-    run = tenant_module.TenantRun(module, [item], ownership.RUNBOOK, key_file=p["api_key_file"])
+    run = tenant_module.TenantRun(module, [item], contract.RUNBOOK, key_file=p["api_key_file"])
     out, applied = run.execute()
     out.update(tenant_module.single_tenant_view(out, applied, run.plan_tenants, p["name"], p["api_key_file"],
                                                 module.check_mode))

@@ -140,12 +140,12 @@ tenants:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_module as tenant_module
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import secret as tenant_secret
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import (
     ApiError, auth_argument_spec, connect)
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_reconcile import list_tenant_secrets
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.reconcile import list_tenant_secrets
 
 
 def main():

@@ -203,9 +203,10 @@ stats:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_module as tenant_module
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import auth_argument_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import auth_argument_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 
 def argument_spec():
@@ -223,7 +224,7 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
-    run = tenant_module.TenantRun(module, p["tenants"], ownership.INVENTORY, prune=p["prune"],
+    run = tenant_module.TenantRun(module, p["tenants"], contract.INVENTORY, prune=p["prune"],
                                   prune_max_share=p["prune_max_share"], prune_override=p["prune_override"],
                                   concurrency=p["concurrency"])
     out, _applied = run.execute()

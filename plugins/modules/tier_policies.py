@@ -149,12 +149,12 @@ policies:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import (
     ApiError, auth_argument_spec, connect)
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_module as tenant_module
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_table as tier_table
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tier_policy_apply import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import table as tier_table
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers.policy_apply import (
     PolicyApplyError, reconcile_policies, remove_policies)
 
 

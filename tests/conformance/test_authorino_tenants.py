@@ -93,7 +93,7 @@ def test_upstream_authorino_ignores_annotation_only_updates(site):
     `kubectl annotate` of the tier (the seed's change-tier procedure) keeps the
     key, so Authorino v0.24.0 logs "api key unchanged" and keeps the old tier.
     If this starts failing, Authorino fixed it and the AuthConfig touch in
-    _authorino_refresh can go.
+    authorino_refresh can go.
     """
     key = onboard(site, "seedway", "free")
     site.wait_for(identity_is("free"), key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import quota_harness as qh
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
 
 DEFAULT_TIERS = {t: {"requests_per_minute": 1, "tokens_per_minute": 1} for t in ("free", "pro", "enterprise")}
 

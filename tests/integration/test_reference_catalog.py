@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _gpu_sharing as gpu_sharing
+from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import gpu_sharing
 
 REPO = Path(__file__).resolve().parents[2]
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")

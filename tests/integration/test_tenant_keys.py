@@ -12,11 +12,12 @@ import time
 
 from kubernetes import config as kube_config
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import KubeApi
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_reconcile import Reconciler
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import plan as planning
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import KubeApi
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.reconcile import Reconciler
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 from tenant_helpers import REPO, TIERS, Runner, key_of
 
 SELECTOR = {"app": "token-labs"}
@@ -131,7 +132,7 @@ def test_two_rotations_at_once_one_wins_and_the_other_hands_out_no_key(control_p
     for _index in range(2):  # both read the tenant at the same resourceVersion
         spec, errors = tenant_spec.validate_item(dict(spec_item), sorted(TIERS))
         assert not errors
-        spec.owner = ownership.RUNBOOK
+        spec.owner = contract.RUNBOOK
         reconciler = Reconciler(_kube(control_plane), namespace, SELECTOR)
         plan, errors = planning.build_plan([spec], reconciler.load(), namespace, SELECTOR, reconciler.now)
         assert not errors and plan.tenants[0].key_generated

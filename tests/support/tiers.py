@@ -1,4 +1,4 @@
-"""The reference tier table (the one in roles/platform_defaults; test_tier_table.py checks they agree)."""
+"""The reference tier table (the one in roles/platform_defaults; _tiers/test_table.py checks they agree)."""
 
 DEFAULT_TIERS = {
     "free": {"requests_per_minute": 10, "requests_per_day": 100, "tokens_per_minute": 5000,

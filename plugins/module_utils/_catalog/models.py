@@ -10,7 +10,7 @@ of version pins, where each artifact comes from (upstream or a local mirror),
 the Helm values of the InferencePool/EPP and llm-d-modelservice releases of
 each model, and the AIGatewayRoute that sends each served model id to its
 InferencePool.  The filter plugin ``tokenlabs.inference.platform`` exposes
-them to the roles; tests/unit/plugins/module_utils/test_model_catalog.py covers them.
+them to the roles; tests/unit/plugins/module_utils/_catalog/test_models.py covers them.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -21,6 +21,7 @@ __metaclass__ = type
 import copy
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 SERVICE_FIELDS = {
     "name": (True, "short name (DNS label): Deployment, Service and HTTPRoute names"),
@@ -36,8 +37,7 @@ SERVICE_FIELDS = {
 }
 # Paths the AIGatewayRoute serves for the models: no service may take them.
 MODEL_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models")
-MANAGED_BY = {"app.kubernetes.io/managed-by": "tokenlabs.inference", "tokenlabs.io/component": "service"}
-PRUNE_SELECTOR = "app.kubernetes.io/managed-by=tokenlabs.inference,tokenlabs.io/component=service"
+MANAGED_BY = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, "tokenlabs.io/component": "service"}
 PRUNE_KINDS = ({"api_version": "apps/v1", "kind": "Deployment"}, {"api_version": "v1", "kind": "Service"},
                {"api_version": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute"})
 DEFAULT_RESOURCES = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "4", "memory": "16Gi"}}
@@ -180,3 +180,9 @@ def render_all(services, namespace, gateway_name, gateway_namespace):
     for service in services or []:
         out.extend(render(service, namespace, gateway_name, gateway_namespace))
     return out
+
+
+def service_prune(namespace):
+    """k8s_apply's ``prune`` for the services: the objects carrying :data:`MANAGED_BY` in ``namespace``."""
+    return {"label_selector": ",".join("%s=%s" % (k, MANAGED_BY[k]) for k in sorted(MANAGED_BY)),
+            "namespace": namespace, "kinds": [dict(kind) for kind in PRUNE_KINDS]}

@@ -14,9 +14,9 @@ __metaclass__ = type
 import os
 import time
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _accuracy_baseline as baseline
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _job_files as job_files
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_selection as selection
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import accuracy_baseline as baseline
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import files as job_files
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import model_selection as selection
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 
 ARG_SPEC = dict(selection.MODEL_SELECTION_ARG_SPEC, **{

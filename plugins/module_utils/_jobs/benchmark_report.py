@@ -8,7 +8,7 @@ without notice).
 
 Files in the results directory, per run ``<run_id>`` (UTC, e.g. 20261202T031500Z):
 ``benchmark-<run_id>.json`` (the record), ``benchmark-<run_id>.md`` (the summary) and
-``benchmark-<run_id>.png`` (the chart, _benchmark_chart). A run compares itself with an
+``benchmark-<run_id>.png`` (the chart, benchmark_chart). A run compares itself with an
 earlier record: tok/s that fell by more than the threshold are regressions.
 """
 

@@ -15,13 +15,13 @@ import os
 import sys
 import time
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_chart as chart
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_figures as figures
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_load as load
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_report as report
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_spec as spec
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _job_files as job_files
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_selection as selection
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_chart as chart
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_figures as figures
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_load as load
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_report as report
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_spec as spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import files as job_files
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import model_selection as selection
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 
 ARG_SPEC = dict(selection.MODEL_SELECTION_ARG_SPEC, **{

@@ -31,7 +31,7 @@ __metaclass__ = type
 import base64
 import copy
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import (
     ApiError, KubeApi, run_concurrently)
 
 OUTCOMES = ("unchanged", "created", "updated", "deleted", "pending", "rejected")

@@ -11,6 +11,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+# The recommended label naming who manages an object: this collection (on its own objects) or Helm.
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "tokenlabs.inference"
+
 
 def pending_conditions(resources, names, condition_type):
     """Objects among ``names`` whose condition ``condition_type`` is not "True".
@@ -49,7 +53,7 @@ def namespace_definition(name, part_of="token-labs"):
 def helm_ownership_patch(name, api_version, kind, release, release_namespace, namespace=None):
     """Metadata-only patch that lets Helm adopt an existing object into ``release``."""
     metadata = {"name": name,
-                "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                "labels": {MANAGED_BY_LABEL: "Helm"},
                 "annotations": {"meta.helm.sh/release-name": release,
                                 "meta.helm.sh/release-namespace": release_namespace}}
     if namespace:

@@ -23,12 +23,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.contract import REFRESH_ANNOTATION, tenant_labels
 
 AUTHCONFIG_GROUP_VERSION = "authorino.kuadrant.io/v1beta3"
-REFRESH_ANNOTATION = "tokenlabs.io/tenants-revision"
-MANAGED_BY_LABEL = "authorino.kuadrant.io/managed-by"
-MANAGED_BY_VALUE = "authorino"
 
 
 def authconfigs_path(namespace, name=None):
@@ -39,12 +37,11 @@ def authconfigs_path(namespace, name=None):
 def authenticates_tenants(authconfig, selector):
     """True when an apiKey identity of ``authconfig`` selects Secrets carrying the tenant labels.
 
-    A tenant Secret carries ``selector`` plus Authorino's managed-by label; an
-    apiKey selector whose ``matchLabels`` are all among those labels (and that
-    uses no ``matchExpressions``) loads the tenants.
+    A tenant Secret carries the contract's ``tenant_labels``; an apiKey
+    selector whose ``matchLabels`` are all among those labels (and that uses no
+    ``matchExpressions``) loads the tenants.
     """
-    labels = dict(selector or {})
-    labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+    labels = tenant_labels(selector)
     for identity in ((authconfig.get("spec") or {}).get("authentication") or {}).values():
         api_key = (identity or {}).get("apiKey")
         if not api_key:

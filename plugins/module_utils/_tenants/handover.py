@@ -23,22 +23,14 @@ __metaclass__ = type
 
 from datetime import timedelta
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import keys as tenant_keys
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.contract import (
+    FINGERPRINT_ANNOTATION, HANDOVER_EXPIRES_ANNOTATION, HANDOVER_LABEL, KUADRANT_NAMESPACE_ANNOTATION, TENANT_KEY,
+    secrets_path)
 
-HANDOVER_LABEL = "tokenlabs.io/key-handover"
-TENANT_LABEL = "tokenlabs.io/tenant"
-EXPIRES_ANNOTATION = "tokenlabs.io/handover-expires-at"
-FINGERPRINT_ANNOTATION = "tokenlabs.io/key-fingerprint"
-KUADRANT_NAMESPACE_ANNOTATION = "tokenlabs.io/kuadrant-namespace"
 NAME_PREFIX = "key-handover-"
-DEFAULT_TTL = "24h"
-
-
-def secrets_path(namespace, name=None):
-    base = "/api/v1/namespaces/%s/secrets" % namespace
-    return base + "/" + name if name else base
 
 
 def handover_name(tenant, key):
@@ -51,9 +43,9 @@ def render_handover(namespace, tenant, key, now, ttl_seconds, kuadrant_namespace
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {
             "name": handover_name(tenant, key), "namespace": namespace,
-            "labels": {HANDOVER_LABEL: "true", TENANT_LABEL: tenant},
+            "labels": {HANDOVER_LABEL: "true", TENANT_KEY: tenant},
             "annotations": {
-                EXPIRES_ANNOTATION: validation.format_time(now + timedelta(seconds=ttl_seconds)),
+                HANDOVER_EXPIRES_ANNOTATION: validation.format_time(now + timedelta(seconds=ttl_seconds)),
                 FINGERPRINT_ANNOTATION: tenant_keys.fingerprint(key),
                 KUADRANT_NAMESPACE_ANNOTATION: kuadrant_namespace,
             },
@@ -96,7 +88,7 @@ class Handover(object):
         for secret in self.api.list(secrets_path(self.namespace), label_selector=HANDOVER_LABEL + "=true",
                                     metadata_only=True):
             meta = secret.get("metadata") or {}
-            moment = validation.parse_rfc3339((meta.get("annotations") or {}).get(EXPIRES_ANNOTATION) or "")
+            moment = validation.parse_rfc3339((meta.get("annotations") or {}).get(HANDOVER_EXPIRES_ANNOTATION) or "")
             if moment is None or moment <= self.now:
                 self.api.delete(secrets_path(self.namespace, meta["name"]), missing_ok=True)
                 removed.append(meta["name"])

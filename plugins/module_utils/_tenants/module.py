@@ -21,16 +21,17 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_handover as tenant_handover
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_tiers as tenant_tiers
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import handover as tenant_handover
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import plan as planning
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import tiers as tenant_tiers
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError, connect
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_reconcile import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError, connect
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.reconcile import (
     Reconciler, check_key_destination, refresh_warning)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 # Where tenant Secrets live (doc fragment tokenlabs.inference.tenant_secrets); tier_policies shares it.
 TENANT_SECRETS_ARG_SPEC = {
@@ -97,13 +98,13 @@ def _owner_errors(specs, owner):
     errors = []
     for spec in specs:
         spec.owner = owner
-        if spec.rotate and owner == ownership.INVENTORY:
+        if spec.rotate and owner == contract.INVENTORY:
             errors.append("tenant %r: rotate=true would rotate the key again on every run; raise key_generation "
                           "by one instead (the key is rotated once, with the optional grace_period)" % spec.name)
         if spec.grace_period not in (None, "") and not spec.rotate and spec.key_generation is None:
             errors.append("tenant %r: grace_period %r only applies together with %s"
                           % (spec.name, spec.grace_period,
-                             "key_generation" if owner == ownership.INVENTORY else "rotate=true"))
+                             "key_generation" if owner == contract.INVENTORY else "rotate=true"))
     return errors
 
 
@@ -162,7 +163,7 @@ class TenantRun(object):
         return specs
 
     def check_tiers(self, api, specs):
-        """The deployed AuthPolicy's tiers against the given ones and the tenants' tiers (see _tenant_tiers)."""
+        """The deployed AuthPolicy's tiers against the given ones and the tenants' tiers (see tiers)."""
         if not any(s.state == "present" for s in specs):
             return
         p = self.params

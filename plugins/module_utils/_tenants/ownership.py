@@ -17,10 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-OWNER_ANNOTATION = "tokenlabs.io/owner"
-INVENTORY = "inventory"
-RUNBOOK = "runbook"
-OWNERS = (INVENTORY, RUNBOOK)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.contract import INVENTORY, OWNER_ANNOTATION, RUNBOOK
 
 _FIX = {
     INVENTORY: ("it was onboarded with tenant.yml (or an AWX tenant job) and is managed there: remove it from "

@@ -16,15 +16,16 @@ __metaclass__ = type
 import copy
 from datetime import timedelta
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_keys import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.keys import (
     KEY_FIELD, digest, encode_key, fingerprint, generate_key, live_fingerprint, live_key_digest)
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_ownership import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.ownership import (
     OWNER_ANNOTATION, inventory_owned)
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_secret import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.contract import (
     CONTACT_ANNOTATION, CREATED_ANNOTATION, DISPLAY_NAME_ANNOTATION, EXPIRES_ANNOTATION, FINGERPRINT_ANNOTATION,
-    GROUPS_ANNOTATION, KEY_GENERATION_ANNOTATION, RETIRES_ANNOTATION, TENANT_ANNOTATION, USER_ID_ANNOTATION,
-    TenantError, generation, render_retired, render_secret, required_labels, secret_meta, secret_name, summarize)
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_spec import TenantSpec, rotation_wanted
+    GROUPS_ANNOTATION, KEY_GENERATION_ANNOTATION, RETIRES_ANNOTATION, TENANT_KEY, USER_ID_ANNOTATION, tenant_labels)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.secret import (
+    TenantError, generation, render_retired, render_secret, secret_meta, secret_name, summarize)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.spec import TenantSpec, rotation_wanted
 from ansible_collections.tokenlabs.inference.plugins.module_utils._validation import format_time, parse_rfc3339
 
 
@@ -159,7 +160,7 @@ def _desired_annotations(spec, main, now):
     desired = {
         GROUPS_ANNOTATION: spec.tier or live.get(GROUPS_ANNOTATION),
         USER_ID_ANNOTATION: spec.user_id or live.get(USER_ID_ANNOTATION) or spec.name,
-        TENANT_ANNOTATION: spec.name,
+        TENANT_KEY: spec.name,
         CREATED_ANNOTATION: live.get(CREATED_ANNOTATION) or meta.get("creationTimestamp") or format_time(now),
         OWNER_ANNOTATION: spec.owner or live.get(OWNER_ANNOTATION),
     }
@@ -217,7 +218,7 @@ def _plan_grace(plan, spec, main, keep_retired, desired, namespace, selector, no
 
 CHANGE_LABELS = ((GROUPS_ANNOTATION, "tier"), (USER_ID_ANNOTATION, "user_id"),
                  (DISPLAY_NAME_ANNOTATION, "display_name"), (CONTACT_ANNOTATION, "contact"),
-                 (EXPIRES_ANNOTATION, "expires_at"), (TENANT_ANNOTATION, "tenant annotation"),
+                 (EXPIRES_ANNOTATION, "expires_at"), (TENANT_KEY, "tenant annotation"),
                  (CREATED_ANNOTATION, "created_at"), (OWNER_ANNOTATION, "owner"),
                  (KEY_GENERATION_ANNOTATION, "key generation"))
 
@@ -229,7 +230,7 @@ def _plan_update(plan, spec, main, keep_retired, namespace, selector, now, new_k
     key = _new_key(spec, main, desired, new_key)
 
     patch_meta = {}
-    label_patch = _merge_changes(meta.get("labels") or {}, required_labels(selector))
+    label_patch = _merge_changes(meta.get("labels") or {}, tenant_labels(selector))
     if label_patch:
         patch_meta["labels"] = label_patch
         plan.changes.append("labels %s set" % ", ".join(sorted(label_patch)))

@@ -5,7 +5,7 @@
 
 Private to this collection (not an API for other collections).
 
-One LIST by label, a plan from _tenant_plan (no I/O), then the writes of each
+One LIST by label, a plan from plan.py (no I/O), then the writes of each
 tenant in order, tenants concurrently; a 409 Conflict re-reads that tenant and
 re-plans it.  New keys are delivered to 0600 files only after their write
 succeeded (staged next to the target first, so a failed write never replaces
@@ -22,26 +22,22 @@ import secrets
 import tempfile
 import time
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _authorino_refresh
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import authorino_refresh
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import plan as planning
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import secret as tenant_secret
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError, run_concurrently
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError, run_concurrently
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 CONFLICT_ATTEMPTS = 5
 LIST_PAGE = 500
 
 
-def secrets_path(namespace, name=None):
-    base = "/api/v1/namespaces/%s/secrets" % namespace
-    return base + "/" + name if name else base
-
-
 def list_tenant_secrets(api, namespace, selector):
-    return api.list(secrets_path(namespace), label_selector=tenant_secret.label_selector(selector), limit=LIST_PAGE)
+    return api.list(contract.secrets_path(namespace), label_selector=contract.tenant_label_selector(selector), limit=LIST_PAGE)
 
 
 # ---------------------------------------------------------------------------- key files
@@ -129,10 +125,10 @@ def check_key_destination(path):
 
 # ---------------------------------------------------------------------------- writes
 def _execute(api, namespace, action):
-    path = secrets_path(namespace, action.secret)
+    path = contract.secrets_path(namespace, action.secret)
     if action.verb == "create":
         try:
-            return api.create(secrets_path(namespace), action.body)
+            return api.create(contract.secrets_path(namespace), action.body)
         except ApiError as err:
             if api.dry_run and err.status == 404 and err.details.get("kind") == "namespaces":
                 return None  # check mode before the namespace exists: nothing to validate against
@@ -146,10 +142,10 @@ def _execute(api, namespace, action):
 
 def _refresh(api, namespace, retired_names, spec):
     """Re-read a tenant after a 409: its main Secret (by name, whatever its labels) and retired keys."""
-    main = api.get(secrets_path(namespace, tenant_secret.secret_name(spec.name)), missing_ok=True)
+    main = api.get(contract.secrets_path(namespace, tenant_secret.secret_name(spec.name)), missing_ok=True)
     retired = []
     for name in retired_names:
-        secret = api.get(secrets_path(namespace, name), missing_ok=True)
+        secret = api.get(contract.secrets_path(namespace, name), missing_ok=True)
         if secret is not None:
             retired.append(secret)
     return main, retired
@@ -157,7 +153,7 @@ def _refresh(api, namespace, retired_names, spec):
 
 def _unlabelled(main, selector):
     labels = (main.get("metadata") or {}).get("labels") or {}
-    return any(labels.get(k) != v for k, v in tenant_secret.required_labels(selector).items())
+    return any(labels.get(k) != v for k, v in contract.tenant_labels(selector).items())
 
 
 def _conflict_problem(spec, tenant_plan, main, namespace, selector):
@@ -170,12 +166,12 @@ def _conflict_problem(spec, tenant_plan, main, namespace, selector):
     name = tenant_secret.secret_name(spec.name)
     annotations = ((main or {}).get("metadata") or {}).get("annotations") or {}
     if main is not None and _unlabelled(main, selector):
-        if annotations.get(tenant_secret.TENANT_ANNOTATION) == spec.name:
+        if annotations.get(contract.TENANT_KEY) == spec.name:
             return None  # our tenant Secret with its selector labels removed by hand: re-planned, labels restored
         return tenant_secret.TenantError(
             "Secret %s already exists in namespace %s but is not a tenant Secret (it lacks the labels %s); "
             "delete or rename it, or choose another tenant name"
-            % (name, namespace, tenant_secret.label_selector(selector)))
+            % (name, namespace, contract.tenant_label_selector(selector)))
     if tenant_plan.new_key is None:
         return None
     done = [a.what for a in tenant_plan.actions if a.verb == "create" and a.secret != name]
@@ -207,7 +203,7 @@ class Reconciler(object):
         self.workers = workers
         self.live = None
         self.started = time.time()
-        self.handover = None  # a _tenant_handover.Handover: generated keys also wait there for an operator
+        self.handover = None  # a handover.Handover: generated keys also wait there for an operator
 
     def load(self):
         self.live = tenant_secret.LiveIndex(list_tenant_secrets(self.api, self.namespace, self.selector))
@@ -244,7 +240,7 @@ class Reconciler(object):
     def _write(self, spec, tenant_plan):
         """Send the plan's writes; on 409 re-read and re-plan when that is safe (see _conflict_problem)."""
         current = tenant_plan
-        retired_names = [a.secret for a in tenant_plan.actions if tenant_secret.RETIRED_INFIX in a.secret]
+        retired_names = [a.secret for a in tenant_plan.actions if contract.RETIRED_INFIX in a.secret]
         retired_names += [s["metadata"]["name"] for s in self.live.retired.get(spec.name, [])]
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
@@ -338,7 +334,7 @@ class Reconciler(object):
         return result
 
     def refresh_authorino(self, updated):
-        """After changes to existing tenant Secrets, make Authorino re-read them (see _authorino_refresh).
+        """After changes to existing tenant Secrets, make Authorino re-read them (see authorino_refresh).
 
         Creates and deletes reach Authorino through its Secret watch; an update
         that keeps the key (tier, expiry) does not.  Nothing in check mode.
@@ -346,7 +342,7 @@ class Reconciler(object):
         if not updated or self.api.dry_run:
             return None
         revision = "%s-%s" % (validation.format_time(validation.utcnow()), secrets.token_hex(4))
-        return _authorino_refresh.refresh(self.api, self.namespace, self.selector, revision)
+        return authorino_refresh.refresh(self.api, self.namespace, self.selector, revision)
 
     def stats(self):
         return {

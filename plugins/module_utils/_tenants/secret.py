@@ -15,27 +15,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_keys import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.keys import (
     KEY_FIELD, encode_key, fingerprint, live_fingerprint, live_key_digest)
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_ownership import OWNER_ANNOTATION
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.contract import (
+    CONTACT_ANNOTATION, CREATED_ANNOTATION, DISPLAY_NAME_ANNOTATION, EXPIRES_ANNOTATION, FINGERPRINT_ANNOTATION,
+    GROUPS_ANNOTATION, KEY_GENERATION_ANNOTATION, OWNER_ANNOTATION, RETIRED_INFIX, RETIRES_ANNOTATION,
+    SECRET_NAME_PREFIX, TENANT_KEY, USER_ID_ANNOTATION, tenant_labels)
 from ansible_collections.tokenlabs.inference.plugins.module_utils._validation import parse_rfc3339
-
-
-SECRET_NAME_PREFIX = "tenant-"
-RETIRED_INFIX = ".retired-"  # a dot can never appear in a tenant name, so no clash
-MANAGED_BY_LABEL = "authorino.kuadrant.io/managed-by"
-MANAGED_BY_VALUE = "authorino"
-GROUPS_ANNOTATION = "kuadrant.io/groups"
-USER_ID_ANNOTATION = "secret.kuadrant.io/user-id"
-TENANT_ANNOTATION = "tokenlabs.io/tenant"
-FINGERPRINT_ANNOTATION = "tokenlabs.io/key-fingerprint"
-CREATED_ANNOTATION = "tokenlabs.io/created-at"
-DISPLAY_NAME_ANNOTATION = "tokenlabs.io/display-name"
-CONTACT_ANNOTATION = "tokenlabs.io/contact"
-EXPIRES_ANNOTATION = "tokenlabs.io/expires-at"
-RETIRES_ANNOTATION = "tokenlabs.io/retires-at"
-# Rotations so far, counting the first key as 1; the inventory rotates by raising it.
-KEY_GENERATION_ANNOTATION = "tokenlabs.io/key-generation"
 
 
 class TenantError(Exception):
@@ -60,7 +46,7 @@ def tenant_of(secret):
     annotations = meta.get("annotations") or {}
     name = meta.get("name") or ""
     retired = RETIRES_ANNOTATION in annotations or RETIRED_INFIX in name
-    tenant = annotations.get(TENANT_ANNOTATION)
+    tenant = annotations.get(TENANT_KEY)
     if not tenant:
         base = name.split(RETIRED_INFIX)[0] if retired else name
         tenant = base[len(SECRET_NAME_PREFIX):] if base.startswith(SECRET_NAME_PREFIX) else base
@@ -91,7 +77,7 @@ class LiveIndex(object):
 
     def managed(self):
         """Tenants this collection manages (main Secret carries our tenant annotation)."""
-        return sorted(t for t, s in self.main.items() if (secret_meta(s).get("annotations") or {}).get(TENANT_ANNOTATION))
+        return sorted(t for t, s in self.main.items() if (secret_meta(s).get("annotations") or {}).get(TENANT_KEY))
 
     def key_owners(self):
         """key digest -> set of tenant names (every Secret, retired included)."""
@@ -121,7 +107,7 @@ def summarize(secret, now=None):
         "display_name": annotations.get(DISPLAY_NAME_ANNOTATION),
         "contact": annotations.get(CONTACT_ANNOTATION),
         "expires_at": expires,
-        "managed": bool(annotations.get(TENANT_ANNOTATION)),
+        "managed": bool(annotations.get(TENANT_KEY)),
         "owner": annotations.get(OWNER_ANNOTATION),
         "key_generation": generation(annotations),
     }
@@ -158,23 +144,13 @@ def describe_tenant(live, tenant, now):
     return view
 
 
-def required_labels(selector):
-    labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
-    labels.update(selector or {})
-    return labels
-
-
-def label_selector(selector):
-    return ",".join("%s=%s" % (k, v) for k, v in sorted(required_labels(selector).items()))
-
-
 def render_secret(namespace, selector, tenant, tier, user_id, key, created_at, display_name=None,
                   contact=None, expires_at=None, owner=None, generation=1):
     """The complete tenant Secret (``data``, never ``stringData``)."""
     annotations = {
         GROUPS_ANNOTATION: tier,
         USER_ID_ANNOTATION: user_id,
-        TENANT_ANNOTATION: tenant,
+        TENANT_KEY: tenant,
         FINGERPRINT_ANNOTATION: fingerprint(key),
         CREATED_ANNOTATION: created_at,
         KEY_GENERATION_ANNOTATION: str(generation),
@@ -189,7 +165,7 @@ def render_secret(namespace, selector, tenant, tier, user_id, key, created_at, d
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": secret_name(tenant), "namespace": namespace,
-                     "labels": required_labels(selector), "annotations": annotations},
+                     "labels": tenant_labels(selector), "annotations": annotations},
         "type": "Opaque",
         "data": {KEY_FIELD: encode_key(key)},
     }
@@ -206,11 +182,11 @@ def render_retired(namespace, selector, tenant, main, retires_at):
         "metadata": {
             "name": retired_secret_name(tenant, old_fp),
             "namespace": namespace,
-            "labels": required_labels(selector),
+            "labels": tenant_labels(selector),
             "annotations": {
                 GROUPS_ANNOTATION: annotations.get(GROUPS_ANNOTATION, ""),
                 USER_ID_ANNOTATION: annotations.get(USER_ID_ANNOTATION, ""),
-                TENANT_ANNOTATION: tenant,
+                TENANT_KEY: tenant,
                 FINGERPRINT_ANNOTATION: old_fp,
                 CREATED_ANNOTATION: annotations.get(CREATED_ANNOTATION) or meta.get("creationTimestamp") or "",
                 RETIRES_ANNOTATION: retires_at,

@@ -11,11 +11,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_keys import digest, key_problem
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenant_secret import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.keys import digest, key_problem
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.secret import (
     TenantError, generation, secret_meta)
 from ansible_collections.tokenlabs.inference.plugins.module_utils._validation import (
     dns_label_problem, format_time, parse_duration_seconds, parse_rfc3339)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 
 TENANT_FIELDS = ("name", "state", "tier", "user_id", "display_name", "contact", "expires_at",
@@ -79,8 +80,9 @@ def validate_item(item, tiers, where="tenant"):
     if state not in ("present", "absent"):
         errors.append("%s: state %r is not allowed; use present or absent" % (label, state))
     tier = item.get("tier")
-    if tier not in (None, "") and tiers is not None and tier not in tiers:
-        errors.append("%s: tier %r is not a known tier; allowed tiers: %s" % (label, tier, ", ".join(tiers)))
+    problem = contract.tier_problem(tier, tiers, label) if tier not in (None, "") and tiers is not None else None
+    if problem:
+        errors.append(problem)
     if tier == "":
         errors.append("%s: tier must not be empty; allowed tiers: %s" % (label, ", ".join(tiers or [])))
     user_id = item.get("user_id")
@@ -189,5 +191,6 @@ def rotation_wanted(spec, main):
 
 def tier_errors(specs, tiers):
     """Desired tenants whose tier is not one of ``tiers`` (checked once the tiers are known)."""
-    return ["tenant %r: tier %r is not a known tier; allowed tiers: %s" % (spec.name, spec.tier, ", ".join(tiers))
-            for spec in specs if spec.state == "present" and spec.tier and spec.tier not in tiers]
+    problems = (contract.tier_problem(spec.tier, tiers, "tenant %r" % spec.name)
+                for spec in specs if spec.state == "present" and spec.tier)
+    return [problem for problem in problems if problem]

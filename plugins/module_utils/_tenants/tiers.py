@@ -19,9 +19,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tier_policy_render import previous_tiers
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tier_table import ANNOTATION_TIERS
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.contract import TIERS_ANNOTATION, policy_tiers
 
 
 def auth_policy_path(namespace, name):
@@ -39,9 +38,9 @@ def deployed_tiers(api, namespace, name):
         raise
     if policy is None:
         return None, "%s does not exist (the tiers role creates it)" % where
-    tiers = previous_tiers(policy)
+    tiers = policy_tiers(policy)
     if not tiers:
-        return None, "%s has no %s annotation (it was not made by tier_policies)" % (where, ANNOTATION_TIERS)
+        return None, "%s has no %s annotation (it was not made by tier_policies)" % (where, TIERS_ANNOTATION)
     return sorted(tiers), None
 
 
@@ -59,7 +58,7 @@ def resolve_tiers(given, deployed, why_not, where, check_mode):
     if set(given) == set(deployed):
         return given, [], []
     problem = ("tiers %s differ from the tiers the gateway accepts (%s, annotation %s: %s)"
-               % (", ".join(sorted(given)), where, ANNOTATION_TIERS, ", ".join(deployed)))
+               % (", ".join(sorted(given)), where, TIERS_ANNOTATION, ", ".join(deployed)))
     if check_mode:
         return given, [], [problem + "; check mode uses the given tiers (the tiers role deploys them first in a "
                                      "real run)"]

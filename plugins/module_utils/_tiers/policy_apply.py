@@ -16,9 +16,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_table as tier_table
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import table as tier_table
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 
 class PolicyApplyError(Exception):
@@ -106,9 +107,9 @@ def reconcile_policies(api, table, target_kind, target_name, namespace, kuadrant
         live[kind] = api.get(policy_render.policy_path(kind, namespace, names[kind]), missing_ok=True)
 
     tenants = api.list("/api/v1/namespaces/%s/secrets" % kuadrant_namespace,
-                       label_selector=policy_render.label_selector_string(tenant_selector), metadata_only=True)
+                       label_selector=contract.tenant_label_selector(tenant_selector), metadata_only=True)
     blocked, warnings = policy_render.check_tenant_tiers(
-        tenants, tiers, policy_render.previous_tiers(live["AuthPolicy"]))
+        tenants, tiers, contract.policy_tiers(live["AuthPolicy"]))
     if blocked:
         raise PolicyApplyError(policy_render.describe_blocked(blocked, kuadrant_namespace) + " Nothing was applied.")
     if missing:

@@ -4,7 +4,7 @@
 """The Kuadrant policies rendered from a validated tier table, and how live state is read against them.
 
 Private to this collection (not an API for other collections; it may change
-without notice). No I/O (tests/unit/plugins/module_utils/test_tier_policy_render.py):
+without notice). No I/O (tests/unit/plugins/module_utils/_tiers/test_policy_render.py):
 the CEL predicates, :func:`render_policies` (AuthPolicy, RateLimitPolicy,
 TokenRateLimitPolicy), the other module inputs, the tenants that still use a
 tier, and the comparison of desired and live policies.
@@ -16,9 +16,11 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tier_table import (
-    ANNOTATION_GROUPS, ANNOTATION_TIERS, ANNOTATION_USER_ID, DEFAULT_POLICY_NAMES, DEFAULT_TOKEN_PATHS,
-    EXPIRY_ANNOTATIONS, GATEWAY_API_GROUP, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OBJECT_NAME_RE, POLICY_KINDS,
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.objects import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.contract import (
+    EXPIRY_ANNOTATIONS, GROUPS_ANNOTATION, TIERS_ANNOTATION, USER_ID_ANNOTATION, api_key_selector, tenant_tiers)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers.table import (
+    DEFAULT_POLICY_NAMES, DEFAULT_TOKEN_PATHS, GATEWAY_API_GROUP, OBJECT_NAME_RE, POLICY_KINDS,
     TARGET_KINDS, TierTableError, ValidTierTable, format_window, validate_tiers)
 
 
@@ -66,7 +68,7 @@ _ANNOTATIONS = "auth.identity.metadata.annotations"
 def allowed_tier_rule(all_tiers):
     """CEL (Authorino) predicate: the key's groups name exactly one tier of the table."""
     return ('has(%(a)s) && %(g)s in %(a)s && %(a)s[%(g)s].split(",").filter(g, g in %(tiers)s).size() == 1'
-            % {"a": _ANNOTATIONS, "g": _cel_string(ANNOTATION_GROUPS), "tiers": _cel_list(sorted(all_tiers))})
+            % {"a": _ANNOTATIONS, "g": _cel_string(GROUPS_ANNOTATION), "tiers": _cel_list(sorted(all_tiers))})
 
 
 def key_not_expired_rule():
@@ -89,11 +91,6 @@ def key_not_expired_rule():
 def _escape_selector(annotation):
     # Authorino (gjson) selectors need dots in keys escaped.
     return annotation.replace(".", "\\.")
-
-
-def label_selector_string(selector):
-    """``{app: token-labs}`` -> ``app=token-labs`` (sorted)."""
-    return ",".join("%s=%s" % (key, selector[key]) for key in sorted(selector))
 
 
 def _rates(entries):
@@ -122,7 +119,7 @@ def render_policies(tiers, target_kind, target_name, namespace, tenant_selector,
                 "name": names[kind],
                 "namespace": namespace,
                 "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
-                "annotations": {ANNOTATION_TIERS: ",".join(all_tiers)},
+                "annotations": {TIERS_ANNOTATION: ",".join(all_tiers)},
             },
             "spec": spec,
         }
@@ -135,7 +132,7 @@ def render_policies(tiers, target_kind, target_name, namespace, tenant_selector,
             "authentication": {
                 "api-key-tenants": {
                     "apiKey": {
-                        "selector": {"matchLabels": dict(tenant_selector)},
+                        "selector": api_key_selector(tenant_selector),
                         "allNamespaces": False,
                     },
                     "credentials": {"authorizationHeader": {"prefix": "Bearer"}},
@@ -163,9 +160,9 @@ def render_policies(tiers, target_kind, target_name, namespace, tenant_selector,
                             "json": {
                                 "properties": {
                                     "groups": {"selector": "auth.identity.metadata.annotations.%s"
-                                               % _escape_selector(ANNOTATION_GROUPS)},
+                                               % _escape_selector(GROUPS_ANNOTATION)},
                                     "userid": {"selector": "auth.identity.metadata.annotations.%s"
-                                               % _escape_selector(ANNOTATION_USER_ID)},
+                                               % _escape_selector(USER_ID_ANNOTATION)},
                                 },
                             },
                             "metrics": False,
@@ -241,22 +238,6 @@ def validate_policy_inputs(target_kind, target_name, namespace, names, token_pat
 
 
 # --- Tenants using tiers -----------------------------------------------------------------
-def tenant_groups(secret):
-    annotations = (secret.get("metadata") or {}).get("annotations") or {}
-    raw = annotations.get(ANNOTATION_GROUPS) or ""
-    return [g for g in raw.split(",") if g]
-
-
-def previous_tiers(live_auth_policy):
-    """Tier names the live AuthPolicy was rendered from, or None if unknown."""
-    if not live_auth_policy:
-        return None
-    annotations = (live_auth_policy.get("metadata") or {}).get("annotations") or {}
-    if ANNOTATION_TIERS not in annotations:
-        return None
-    return set(t for t in annotations[ANNOTATION_TIERS].split(",") if t)
-
-
 def check_tenant_tiers(tenant_secrets, new_tiers, old_tiers):
     """Find tenants the new table would lock out.
 
@@ -271,11 +252,11 @@ def check_tenant_tiers(tenant_secrets, new_tiers, old_tiers):
     warnings = []
     for secret in sorted(tenant_secrets, key=lambda s: (s.get("metadata") or {}).get("name", "")):
         name = (secret.get("metadata") or {}).get("name", "?")
-        groups = tenant_groups(secret)
+        groups = tenant_tiers(secret)
         if any(g in new_tiers for g in groups):
             continue
         if old_tiers is None:
-            lost = groups or ["(no %s annotation)" % ANNOTATION_GROUPS]
+            lost = groups or ["(no %s annotation)" % GROUPS_ANNOTATION]
         else:
             lost = [g for g in groups if g in old_tiers]
         if lost:

@@ -4,8 +4,8 @@
 """The tier table (``tokenlabs_tiers``): validation, tier names, rate windows.
 
 Private to this collection (not an API for other collections; it may change
-without notice). No I/O (tests/unit/plugins/module_utils/test_tier_table.py).
-:func:`validate_tiers` checks and normalises a table (its keys are the tiers). The policies rendered from it: _tier_policy_render.py.
+without notice). No I/O (tests/unit/plugins/module_utils/_tiers/test_table.py).
+:func:`validate_tiers` checks and normalises a table (its keys are the tiers). The policies rendered from it: policy_render.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,18 +16,7 @@ import re
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 
-# --- Names shared with the tenant modules ------------------------------------
-ANNOTATION_GROUPS = "kuadrant.io/groups"
-ANNOTATION_USER_ID = "secret.kuadrant.io/user-id"
-ANNOTATION_EXPIRES_AT = "tokenlabs.io/expires-at"
-# Old key kept for a grace period after a rotation (tenant modules).
-ANNOTATION_RETIRES_AT = "tokenlabs.io/retires-at"
-# Each of these (RFC 3339) ends a key's validity at the gateway.
-EXPIRY_ANNOTATIONS = (ANNOTATION_EXPIRES_AT, ANNOTATION_RETIRES_AT)
-# Written on every policy: the tier names the policies were rendered from.
-ANNOTATION_TIERS = "tokenlabs.io/tiers"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY_VALUE = "tokenlabs.inference"
+# What makes a Secret a tenant (labels, the annotations the policies read): _tenants/contract.py.
 
 DEFAULT_TOKEN_PATHS = ("/v1/chat/completions", "/v1/completions")
 DEFAULT_POLICY_NAMES = {

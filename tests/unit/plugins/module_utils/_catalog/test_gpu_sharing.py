@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _gpu_sharing as gpu_sharing
+from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import gpu_sharing
 
 # The reference topology: one large model alone on spark-01, three models on spark-02.
 SEED = [
@@ -48,8 +48,8 @@ def test_unknown_nodes_are_named_with_the_known_ones():
 
 def test_the_example_inventory_is_the_reference_topology():
     from pathlib import Path  # pylint: disable=import-outside-toplevel
-    from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_catalog as model_catalog
-    catalog = yaml.safe_load((Path(__file__).parents[4] / "inventory/example/group_vars/all/main.yml")
+    from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import models as model_catalog
+    catalog = yaml.safe_load((Path(__file__).parents[5] / "inventory/example/group_vars/all/main.yml")
                              .read_text())["tokenlabs_models"]
     assert model_catalog.validate_models(catalog) == []
     assert {m["engine"] for m in catalog} == {"vllm", "sglang", "trtllm"}

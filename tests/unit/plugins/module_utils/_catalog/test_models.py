@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_catalog as mc
+from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import models as mc
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[5]
 
 MODEL = {
     "id": "nvidia/Llama-3.1-Nemotron-Nano-8B-v1",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _service_catalog as service_catalog
+from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import services as service_catalog
 
 TTS = {"name": "magpie-tts", "image": "ghcr.io/example/magpie-tts:v1", "node": "spark-01", "port": 8000,
        "paths": ["/v1/audio/speech"], "gpu_memory_share": 0.05}

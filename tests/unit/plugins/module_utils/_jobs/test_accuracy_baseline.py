@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _accuracy_baseline as baseline
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import accuracy_baseline as baseline
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "ifeval_sample"
+FIXTURES = Path(__file__).resolve().parents[4] / "fixtures" / "ifeval_sample"
 MODEL = {"id": "test-model", "name": "test"}
 # The sample's known scores: 5 of 6 prompts follow their instruction (tests/fixtures/ifeval_sample).
 SCORE = 5 / 6.0

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _accuracy_run as acc_run
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import accuracy_run as acc_run
 from support.module_run import run_module
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "ifeval_sample"
+FIXTURES = Path(__file__).resolve().parents[4] / "fixtures" / "ifeval_sample"
 CATALOG = [{"id": "test-model", "name": "test"}]
 
 

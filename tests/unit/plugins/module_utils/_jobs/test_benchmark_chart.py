@@ -1,6 +1,6 @@
 """The PNG chart is drawn from a record (matplotlib, Agg backend)."""
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_chart as chart
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_chart as chart
 
 
 def test_chart_is_a_png_with_a_line_per_model_and_shape(tmp_path):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_figures as figures
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_spec as spec
-from ansible_collections.tokenlabs.inference.plugins.module_utils._benchmark_load import RequestResult
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_figures as figures
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_spec as spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs.benchmark_load import RequestResult
 
 
 def result(ttft, decode_time, prompt, completion):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_load as load
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_load as load
 from support.openai_server import serve
 
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_report as report
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _job_files as job_files
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_report as report
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import files as job_files
 
 
 def record(run_id, decode, prefill=3000.0, models=("m",)):

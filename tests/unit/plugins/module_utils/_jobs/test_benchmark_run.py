@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_run as bench_run
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_run as bench_run
 from support.module_run import run_module
 from support.openai_server import serve
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _benchmark_spec as spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_spec as spec
 
 CATALOG = [{"id": "meta-llama/Llama-3.1-8B-Instruct", "name": "llama-3-1-8b"}]
 SWEEP = {"concurrency": [1, 4], "prompt_tokens": [128], "output_tokens": [16, 32], "rounds": 2, "warmup_requests": 1}

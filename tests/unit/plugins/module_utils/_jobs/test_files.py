@@ -2,7 +2,7 @@
 
 import json
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _job_files as job_files
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import files as job_files
 
 
 def test_write_json_creates_the_directory_and_leaves_no_temporary_file(tmp_path):

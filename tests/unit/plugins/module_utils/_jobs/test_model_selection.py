@@ -1,6 +1,6 @@
 """The models an operate job works on, by name or id, in catalog order; unknown ones named."""
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _model_selection as selection
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import model_selection as selection
 
 CATALOG = [{"id": "meta-llama/Llama-3.1-8B-Instruct", "name": "llama-3-1-8b"}, {"id": "Qwen/Qwen2.5-7B", "name": "qwen"}]
 

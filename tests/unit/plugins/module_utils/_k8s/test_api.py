@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _k8s_api as k8s_api
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s import api as k8s_api
 
 
 def test_status_body_gives_message_and_details():

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _k8s_apply as k8s_apply
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s import apply as k8s_apply
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError
 
 DISCOVERY = {
     "/api/v1": {"resources": [{"name": "namespaces", "kind": "Namespace", "namespaced": False},

@@ -1,6 +1,6 @@
 """Unit tests of the objects the roles build and of reading object conditions (k8s_wait)."""
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _k8s_objects as k8s_objects
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s import objects as k8s_objects
 
 
 def test_pending_conditions():

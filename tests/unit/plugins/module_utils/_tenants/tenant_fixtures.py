@@ -2,10 +2,11 @@
 
 from datetime import datetime, timezone
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import plan as planning
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import secret as tenant_secret
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 NS = "kuadrant-system"
@@ -17,15 +18,15 @@ KEY_B = "Qw3-eR5tY7uI9oP1aS3dF5gH7jK9lZ1xC3vB5nM"
 
 def live_secret(tenant="acme", tier="pro", uid=None, key=KEY_A, rv="10", extra_ann=None, managed=True,
                 name=None, labels=None):
-    ann = {tenant_secret.GROUPS_ANNOTATION: tier, tenant_secret.USER_ID_ANNOTATION: uid or tenant}
+    ann = {contract.GROUPS_ANNOTATION: tier, contract.USER_ID_ANNOTATION: uid or tenant}
     if managed:
-        ann.update({tenant_secret.TENANT_ANNOTATION: tenant, tenant_secret.FINGERPRINT_ANNOTATION: tenant_keys.fingerprint(key),
-                    tenant_secret.CREATED_ANNOTATION: "2026-01-01T00:00:00Z"})
+        ann.update({contract.TENANT_KEY: tenant, contract.FINGERPRINT_ANNOTATION: tenant_keys.fingerprint(key),
+                    contract.CREATED_ANNOTATION: "2026-01-01T00:00:00Z"})
     ann.update(extra_ann or {})
     return {"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": name or tenant_secret.secret_name(tenant), "namespace": NS, "resourceVersion": rv,
                          "creationTimestamp": "2026-01-01T00:00:00Z",
-                         "labels": labels if labels is not None else tenant_secret.required_labels(SEL),
+                         "labels": labels if labels is not None else contract.tenant_labels(SEL),
                          "annotations": ann},
             "type": "Opaque", "data": {"api_key": tenant_keys.encode_key(key)}}
 

@@ -8,8 +8,8 @@ selection and the error handling, with an in-memory stand-in for KubeApi.
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _authorino_refresh as ar
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import authorino_refresh as ar
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError
 
 SELECTOR = {"app": "token-labs"}
 

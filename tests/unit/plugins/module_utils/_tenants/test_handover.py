@@ -6,9 +6,9 @@ import base64
 import copy
 from datetime import timedelta
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_handover as handover
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import handover
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError
 
 from tenant_fixtures import KEY_A, NOW, SEL
 

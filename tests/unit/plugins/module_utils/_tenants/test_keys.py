@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
 
 from tenant_fixtures import TIERS, KEY_A, KEY_B  # noqa: F401
 

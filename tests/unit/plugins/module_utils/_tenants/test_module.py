@@ -6,9 +6,10 @@ import yaml
 
 from ansible_collections.tokenlabs.inference.plugins.doc_fragments.tenant_fields import ModuleDocFragment as Fields
 from ansible_collections.tokenlabs.inference.plugins.doc_fragments.tenant_secrets import ModuleDocFragment as Where
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_module as tenant_module
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_ownership as ownership
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 from tenant_fixtures import TIERS
 
@@ -61,22 +62,22 @@ def _specs(*items):
 
 
 def test_grace_period_without_a_rotation_is_refused_by_both_owners():
-    for owner, fix in ((ownership.RUNBOOK, "rotate=true"), (ownership.INVENTORY, "key_generation")):
+    for owner, fix in ((contract.RUNBOOK, "rotate=true"), (contract.INVENTORY, "key_generation")):
         for grace in ("0", "24h"):
             errors = tenant_module._owner_errors(_specs({"name": "acme", "grace_period": grace}), owner)
             assert errors == ["tenant 'acme': grace_period %r only applies together with %s" % (grace, fix)]
     assert tenant_module._owner_errors(_specs({"name": "a", "rotate": True, "grace_period": "1h"}),
-                                       ownership.RUNBOOK) == []
+                                       contract.RUNBOOK) == []
     assert tenant_module._owner_errors(_specs({"name": "a", "key_generation": 2, "grace_period": "1h"}),
-                                       ownership.INVENTORY) == []
+                                       contract.INVENTORY) == []
 
 
 def test_inventory_refuses_rotate_and_every_spec_gets_its_owner():
     specs = _specs({"name": "a", "rotate": True}, {"name": "b"})
-    errors = tenant_module._owner_errors(specs, ownership.INVENTORY)
+    errors = tenant_module._owner_errors(specs, contract.INVENTORY)
     assert len(errors) == 1 and "raise key_generation" in errors[0]
     assert [s.owner for s in specs] == ["inventory", "inventory"]
-    assert tenant_module._owner_errors(_specs({"name": "a", "rotate": True}), ownership.RUNBOOK) == []
+    assert tenant_module._owner_errors(_specs({"name": "a", "rotate": True}), contract.RUNBOOK) == []
 
 
 def test_key_destination_errors(tmp_path):

@@ -7,10 +7,11 @@ import json
 from datetime import timedelta
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import plan as planning
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import secret as tenant_secret
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 from tenant_fixtures import NOW, NS, SEL, TIERS, KEY_A, KEY_B, live_secret, spec, plan_for  # noqa: F401
 
@@ -39,18 +40,18 @@ def test_tier_change_patches_only_the_groups_annotation():
 
 
 def test_omitted_fields_keep_live_values_and_empty_string_removes():
-    live = live_secret(uid="legacy-user", extra_ann={tenant_secret.DISPLAY_NAME_ANNOTATION: "Old", tenant_secret.CONTACT_ANNOTATION: "x@y"})
+    live = live_secret(uid="legacy-user", extra_ann={contract.DISPLAY_NAME_ANNOTATION: "Old", contract.CONTACT_ANNOTATION: "x@y"})
     s, unused_errors = tenant_spec.validate_item({"name": "acme", "contact": ""}, TIERS)
     (action,) = plan_for(s, live).actions
-    assert action.body["metadata"]["annotations"] == {tenant_secret.CONTACT_ANNOTATION: None}
+    assert action.body["metadata"]["annotations"] == {contract.CONTACT_ANNOTATION: None}
 
 
 def test_rotation_touches_only_key_fingerprint_and_generation():
     p = plan_for(spec(rotate=True), live_secret(), new_key=KEY_B)
     (action,) = p.actions
     assert action.body == {"data": {"api_key": tenant_keys.encode_key(KEY_B)},
-                           "metadata": {"annotations": {tenant_secret.FINGERPRINT_ANNOTATION: tenant_keys.fingerprint(KEY_B),
-                                                        tenant_secret.KEY_GENERATION_ANNOTATION: "2"},
+                           "metadata": {"annotations": {contract.FINGERPRINT_ANNOTATION: tenant_keys.fingerprint(KEY_B),
+                                                        contract.KEY_GENERATION_ANNOTATION: "2"},
                                         "resourceVersion": "10"}}
     assert p.new_key == KEY_B
     assert KEY_B not in " ".join(p.changes) and KEY_A not in " ".join(p.changes)
@@ -63,17 +64,17 @@ def test_rotation_with_grace_keeps_old_key_in_a_second_secret_with_same_tier_and
     retired = create.body
     assert retired["metadata"]["name"] == "tenant-acme.retired-" + tenant_keys.fingerprint(KEY_A)[7:19]
     ann = retired["metadata"]["annotations"]
-    assert ann[tenant_secret.GROUPS_ANNOTATION] == "pro" and ann[tenant_secret.USER_ID_ANNOTATION] == "acme-co"
-    assert ann[tenant_secret.RETIRES_ANNOTATION] == "2026-06-02T12:00:00Z"
+    assert ann[contract.GROUPS_ANNOTATION] == "pro" and ann[contract.USER_ID_ANNOTATION] == "acme-co"
+    assert ann[contract.RETIRES_ANNOTATION] == "2026-06-02T12:00:00Z"
     assert retired["data"]["api_key"] == tenant_keys.encode_key(KEY_A)
-    assert retired["metadata"]["labels"] == tenant_secret.required_labels(SEL)
+    assert retired["metadata"]["labels"] == contract.tenant_labels(SEL)
 
 
 def test_retired_keys_follow_tier_changes_and_are_removed_when_expired():
     fresh = live_secret(name="tenant-acme.retired-aaa", key=KEY_B, rv="3",
-                        extra_ann={tenant_secret.RETIRES_ANNOTATION: "2026-06-01T13:00:00Z"})
+                        extra_ann={contract.RETIRES_ANNOTATION: "2026-06-01T13:00:00Z"})
     stale = live_secret(name="tenant-acme.retired-bbb", key="K" * 5 + KEY_B, rv="4",
-                        extra_ann={tenant_secret.RETIRES_ANNOTATION: "2026-06-01T11:00:00Z"})
+                        extra_ann={contract.RETIRES_ANNOTATION: "2026-06-01T11:00:00Z"})
     p = plan_for(spec(tier="free"), live_secret(), [fresh, stale])
     verbs = [(a.verb, a.secret) for a in p.actions]
     assert ("delete", "tenant-acme.retired-bbb") in verbs
@@ -84,7 +85,7 @@ def test_retired_keys_follow_tier_changes_and_are_removed_when_expired():
 def test_interrupted_grace_rotation_extends_the_existing_retired_secret():
     old = live_secret()
     retired_name = tenant_secret.retired_secret_name("acme", tenant_keys.fingerprint(KEY_A))
-    existing = live_secret(name=retired_name, rv="7", extra_ann={tenant_secret.RETIRES_ANNOTATION: "2026-06-01T12:30:00Z"})
+    existing = live_secret(name=retired_name, rv="7", extra_ann={contract.RETIRES_ANNOTATION: "2026-06-01T12:30:00Z"})
     p = plan_for(spec(rotate=True, grace_period="1h"), old, [existing], new_key=KEY_B)
     assert [(a.verb, a.secret) for a in p.actions] == [("patch", retired_name), ("patch", "tenant-acme")]
 
@@ -97,7 +98,7 @@ def test_supplied_key_equal_to_live_is_no_change_and_different_key_replaces():
 
 def test_revoke_deletes_main_and_retired():
     retired = live_secret(name="tenant-acme.retired-aaa", key=KEY_B,
-                          extra_ann={tenant_secret.RETIRES_ANNOTATION: "2026-07-01T00:00:00Z"})
+                          extra_ann={contract.RETIRES_ANNOTATION: "2026-07-01T00:00:00Z"})
     p = plan_for(tenant_spec.TenantSpec(name="acme", state="absent"), live_secret(), [retired])
     assert p.kind == "deleted"
     assert sorted(a.secret for a in p.actions) == ["tenant-acme", "tenant-acme.retired-aaa"]
@@ -109,7 +110,7 @@ def test_expiry_in_the_past_refused_only_when_set_or_changed():
         plan_for(spec(expires_at="2026-01-01T00:00:00Z"), None, new_key=KEY_A)
     with pytest.raises(tenant_secret.TenantError, match="lies in the past"):
         plan_for(spec(expires_at="2026-01-01T00:00:00Z"), live_secret())
-    already = live_secret(extra_ann={tenant_secret.EXPIRES_ANNOTATION: "2026-01-01T00:00:00Z"})
+    already = live_secret(extra_ann={contract.EXPIRES_ANNOTATION: "2026-01-01T00:00:00Z"})
     assert plan_for(spec(expires_at="2026-01-01T00:00:00Z"), already).actions == []
 
 
@@ -127,8 +128,8 @@ def test_adopting_a_hand_made_secret_adds_our_annotations_and_keeps_its_key():
     p = plan_for(spec(), hand)
     (action,) = p.actions
     ann = action.body["metadata"]["annotations"]
-    assert ann[tenant_secret.TENANT_ANNOTATION] == "acme" and ann[tenant_secret.FINGERPRINT_ANNOTATION] == tenant_keys.fingerprint(KEY_A)
-    assert tenant_secret.USER_ID_ANNOTATION not in ann and "data" not in action.body
+    assert ann[contract.TENANT_KEY] == "acme" and ann[contract.FINGERPRINT_ANNOTATION] == tenant_keys.fingerprint(KEY_A)
+    assert contract.USER_ID_ANNOTATION not in ann and "data" not in action.body
 
 
 def test_user_id_must_be_unique_against_live_and_list():
@@ -191,17 +192,17 @@ def test_plans_deep_copy_safe():
 
 
 def test_key_generation_rotates_once_when_raised():
-    live = live_secret(extra_ann={tenant_secret.KEY_GENERATION_ANNOTATION: "2"})
+    live = live_secret(extra_ann={contract.KEY_GENERATION_ANNOTATION: "2"})
     assert plan_for(spec(key_generation=2), live).actions == []          # same generation: nothing
     p = plan_for(spec(key_generation=3, grace_period="1h"), live, new_key=KEY_B)
     assert p.new_key == KEY_B and [a.verb for a in p.actions] == ["create", "patch"]
-    assert p.actions[1].body["metadata"]["annotations"][tenant_secret.KEY_GENERATION_ANNOTATION] == "3"
-    rotated = live_secret(key=KEY_B, extra_ann={tenant_secret.KEY_GENERATION_ANNOTATION: "3"})
+    assert p.actions[1].body["metadata"]["annotations"][contract.KEY_GENERATION_ANNOTATION] == "3"
+    rotated = live_secret(key=KEY_B, extra_ann={contract.KEY_GENERATION_ANNOTATION: "3"})
     assert plan_for(spec(key_generation=3), rotated).actions == []      # the rerun changes nothing
 
 
 def test_key_generation_below_the_live_one_is_refused():
-    live = live_secret(extra_ann={tenant_secret.KEY_GENERATION_ANNOTATION: "4"})
+    live = live_secret(extra_ann={contract.KEY_GENERATION_ANNOTATION: "4"})
     with pytest.raises(tenant_secret.TenantError, match="key_generation 2 is below the live key generation 4"):
         plan_for(spec(key_generation=2), live)
     assert plan_for(spec(key_generation=1), live_secret()).actions == []  # no annotation = generation 1

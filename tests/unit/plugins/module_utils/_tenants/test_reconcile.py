@@ -7,11 +7,12 @@ import json
 import os
 import stat
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_plan as planning
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_reconcile as tr
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import plan as planning
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import reconcile as tr
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import secret as tenant_secret
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 from tenant_fixtures import NOW, NS, SEL, TIERS, KEY_A, KEY_B, live_secret, spec  # noqa: F401
 
@@ -75,7 +76,7 @@ class FakeApi(object):
     """Just enough of KubeApi: an in-memory Secret store that answers the first patch with 409."""
 
     def __init__(self, store, conflicts=1):
-        from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
+        from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError
         self.ApiError = ApiError
         self.store = store
         self.conflicts = conflicts
@@ -123,7 +124,7 @@ def test_conflict_is_retried_after_rereading_the_tenant():
     result = rec.apply(plan, specs)
     assert errors == [] and result["failures"] == [] and result["updated"] == ["acme"]
     assert [c[0] for c in api.calls] == ["PATCH", "GET", "PATCH"]
-    assert api.store["tenant-acme"]["metadata"]["annotations"][tenant_secret.GROUPS_ANNOTATION] == "enterprise"
+    assert api.store["tenant-acme"]["metadata"]["annotations"][contract.GROUPS_ANNOTATION] == "enterprise"
 
 
 def test_create_conflict_with_a_foreign_object_fails_that_tenant_only(tmp_path):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import json
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_keys as tenant_keys
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import keys as tenant_keys
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import secret as tenant_secret
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 from tenant_fixtures import NOW, NS, SEL, KEY_A, KEY_B, live_secret  # noqa: F401
 
@@ -26,13 +27,13 @@ def test_rendered_secret_has_exactly_the_authorino_shape():
 
 
 def test_label_selector_contains_managed_by_and_selector():
-    assert tenant_secret.label_selector({"app": "x"}) == "app=x,authorino.kuadrant.io/managed-by=authorino"
+    assert contract.tenant_label_selector({"app": "x"}) == "app=x,authorino.kuadrant.io/managed-by=authorino"
 
 
 def test_tenant_info_view_shows_pending_rotation_and_expiry():
     retired = live_secret(name="tenant-acme.retired-aaa", key=KEY_B,
-                          extra_ann={tenant_secret.RETIRES_ANNOTATION: "2026-06-01T13:00:00Z"})
-    main = live_secret(extra_ann={tenant_secret.EXPIRES_ANNOTATION: "2026-05-01T00:00:00Z"})
+                          extra_ann={contract.RETIRES_ANNOTATION: "2026-06-01T13:00:00Z"})
+    main = live_secret(extra_ann={contract.EXPIRES_ANNOTATION: "2026-05-01T00:00:00Z"})
     view = tenant_secret.describe_tenant(tenant_secret.LiveIndex([main, retired]), "acme", NOW)
     assert view["expired"] is True and view["rotation"]["pending"] is True
     assert view["rotation"]["retired_keys"][0]["fingerprint"] == tenant_keys.fingerprint(KEY_B)

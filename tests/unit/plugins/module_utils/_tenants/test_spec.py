@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_secret as tenant_secret
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_spec as tenant_spec
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import secret as tenant_secret
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
 
 from tenant_fixtures import TIERS, KEY_A  # noqa: F401
 

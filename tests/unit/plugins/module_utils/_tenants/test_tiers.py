@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tenant_tiers as tenant_tiers
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import tiers as tenant_tiers
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError
 
 WHERE = "AuthPolicy token-labs/token-labs-auth"
 

@@ -8,11 +8,12 @@ import copy
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_table as tier_table
-from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s_api import ApiError
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tier_policy_apply import (
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import table as tier_table
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers.policy_apply import (
     PolicyApplyError, reconcile_policies, remove_policies)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 TIERS = {"free": {"requests_per_minute": 1, "tokens_per_minute": 10},
          "pro": {"requests_per_minute": 5, "tokens_per_minute": 50}}
@@ -84,7 +85,7 @@ def test_first_run_creates_then_nothing_to_do():
     assert [p["action"] for p in result["policies"]] == ["created"] * 3
     assert [c[1].split("/")[-2] for c in writes(api)] == ["ratelimitpolicies", "tokenratelimitpolicies",
                                                           "authpolicies"]
-    assert ("LIST", "/api/v1/namespaces/kuadrant-system/secrets", "app=token-labs", True) in api.calls
+    assert ("LIST", "/api/v1/namespaces/kuadrant-system/secrets", contract.tenant_label_selector({"app": "token-labs"}), True) in api.calls
     api.calls = []
     again = reconcile(api)
     assert again["changed"] is False and writes(api) == [] and "diff" not in again
@@ -144,7 +145,7 @@ def test_check_mode_on_an_empty_cluster_reports_what_would_be_created():
 def test_used_tier_removal_stops_before_any_write():
     api = FakeApi()
     reconcile(api)
-    api.tenants = [{"metadata": {"name": "tenant-acme", "annotations": {tier_table.ANNOTATION_GROUPS: "pro"}}}]
+    api.tenants = [{"metadata": {"name": "tenant-acme", "annotations": {contract.GROUPS_ANNOTATION: "pro"}}}]
     api.calls = []
     with pytest.raises(PolicyApplyError, match="tier 'pro' is used by tenant-acme"):
         reconcile(api, {"free": TIERS["free"]})

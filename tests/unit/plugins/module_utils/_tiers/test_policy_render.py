@@ -11,8 +11,9 @@ import re
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_table as tier_table
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import table as tier_table
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 from support.tiers import DEFAULT_TIERS  # noqa: E402
 
 CRD_WINDOW = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
@@ -51,7 +52,7 @@ def test_rendered_limits_match_the_table():
     for kind, policy in policies.items():
         assert policy["apiVersion"] == tier_table.POLICY_KINDS[kind][0]
         assert policy["metadata"]["name"] == tier_table.DEFAULT_POLICY_NAMES[kind]
-        assert policy["metadata"]["annotations"][tier_table.ANNOTATION_TIERS] == "enterprise,free,pro"
+        assert policy["metadata"]["annotations"][contract.TIERS_ANNOTATION] == "enterprise,free,pro"
         assert policy["spec"]["targetRef"] == {"group": "gateway.networking.k8s.io", "kind": "Gateway",
                                                "name": "token-labs-gateway"}
 
@@ -88,7 +89,7 @@ def test_custom_names_and_http_route_target():
     assert policies["RateLimitPolicy"]["metadata"]["name"] == "token-labs-request-limits"
     assert policies["TokenRateLimitPolicy"]["spec"]["targetRef"]["kind"] == "HTTPRoute"
     api_key = policies["AuthPolicy"]["spec"]["rules"]["authentication"]["api-key-tenants"]
-    assert api_key["apiKey"]["selector"] == {"matchLabels": {"team": "x"}}
+    assert api_key["apiKey"]["selector"] == {"matchLabels": {"team": "x", contract.AUTHORINO_WATCH_LABEL: "authorino"}}
     assert api_key["credentials"] == {"authorizationHeader": {"prefix": "Bearer"}}
 
 
@@ -123,7 +124,7 @@ def test_token_limits_match_the_path_without_query_string():
 
 # --- tenants and removal of tiers --------------------------------------------------------------
 def secret(name, groups=None):
-    annotations = {} if groups is None else {tier_table.ANNOTATION_GROUPS: groups}
+    annotations = {} if groups is None else {contract.GROUPS_ANNOTATION: groups}
     return {"metadata": {"name": name, "annotations": annotations}}
 
 
@@ -151,10 +152,8 @@ def test_unknown_previous_table_blocks_every_tenant_left_without_a_tier():
     assert blocked == {"gold": ["t"]}
 
 
-def test_previous_tiers_come_from_the_policy_annotation():
-    assert policy_render.previous_tiers(None) is None
-    assert policy_render.previous_tiers({"metadata": {}}) is None
-    assert policy_render.previous_tiers(render()["AuthPolicy"]) == {"enterprise", "free", "pro"}
+def test_the_policy_records_the_tiers_the_tenant_side_reads():
+    assert contract.policy_tiers(render()["AuthPolicy"]) == {"enterprise", "free", "pro"}
 
 
 # --- desired vs live, APIs, inputs ---------------------------------------------------------------
@@ -168,7 +167,7 @@ def test_live_matches_ignores_foreign_metadata_but_not_spec():
     assert not policy_render.live_matches(desired, live)
     assert not policy_render.live_matches(desired, None)
     stale = copy.deepcopy(desired)
-    stale["metadata"]["annotations"][tier_table.ANNOTATION_TIERS] = "free"
+    stale["metadata"]["annotations"][contract.TIERS_ANNOTATION] = "free"
     assert not policy_render.live_matches(desired, stale)
 
 
@@ -201,7 +200,3 @@ def test_other_inputs_are_validated():
     ]:
         with pytest.raises(tier_table.TierTableError, match=re.escape(fragment)):
             policy_render.validate_policy_inputs(**dict(ok, **{field: value}))
-
-
-def test_label_selector_string():
-    assert policy_render.label_selector_string({"b": "2", "a": "1"}) == "a=1,b=2"

@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_policy_render as policy_render
-from ansible_collections.tokenlabs.inference.plugins.module_utils import _tier_table as tier_table
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import table as tier_table
 from support.tiers import DEFAULT_TIERS  # noqa: E402
 
 CRD_WINDOW = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
@@ -39,7 +39,7 @@ def test_default_table_is_valid_and_lists_its_tiers():
 def test_platform_defaults_carry_the_reference_table():
     import yaml
     from pathlib import Path
-    defaults = yaml.safe_load((Path(__file__).parents[4] / "roles/platform_defaults/defaults/main.yml").read_text())
+    defaults = yaml.safe_load((Path(__file__).parents[5] / "roles/platform_defaults/defaults/main.yml").read_text())
     assert defaults["tokenlabs_tiers"] == DEFAULT_TIERS
 
 
