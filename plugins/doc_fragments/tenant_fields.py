@@ -1,14 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: TokenLabs engineering
 # Apache License 2.0 (see LICENSE)
-"""The fields of one tenant and the run options, shared by the tenant and tenants modules.
+"""The fields of one tenant, shared by the tenant and tenants modules.
 
 ``DOCUMENTATION`` documents them as top-level options (module ``tenant``);
 ``TENANTS`` holds the very same text as the suboptions of ``tenants`` (module
 ``tenants``). Doc fragments must be literal strings, so the text is here twice;
-tests/unit/plugins/module_utils/_tenants/test_module.py keeps both copies equal
-to each other and to the argument spec in ``module_utils/_tenants/module.py``.
-Edit both.
+tests/unit/plugins/module_utils/_tenants/test_options.py keeps both copies equal
+to each other and to ``TENANT_FIELDS_ARG_SPEC`` in ``module_utils/_tenants/options.py``.
+Edit both. The run options (tiers, where new keys go) are the fragment ``tenant_run``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -84,50 +84,6 @@ options:
         (C(runbook) for module C(tenant), C(inventory) for module C(tenants)). Remove the flag after that run.
     type: bool
     default: false
-  tiers:
-    description:
-      - The valid tiers, as the tier table C(tokenlabs_tiers) (a dict keyed by tier name) or a list of names.
-      - Omitted, they are read from the deployed AuthPolicy (annotation C(tokenlabs.io/tiers), written by the
-        C(tiers) role), so a stale inventory cannot give a tenant a tier the gateway refuses. Given and different
-        from the deployed tiers, the module fails before writing anything (in check mode it warns).
-    type: raw
-  target_namespace:
-    description:
-      - Namespace of the AuthPolicy the tiers are read from, the gateway namespace (C(tokenlabs_gateway_namespace)).
-    type: str
-    default: token-labs
-  auth_policy_name:
-    description:
-      - Name of that AuthPolicy (C(tokenlabs_auth_policy_name)).
-    type: str
-    default: token-labs-auth
-  key_dir:
-    description:
-      - Directory (on the controller with C(connection=local)) for generated keys, one file C(<name>.key) with mode
-        C(0600) per new or rotated key, written only after its Secret was written. Created with mode C(0700).
-      - A generated key needs a destination (key_dir, the tenant module's api_key_file, or return_keys), otherwise
-        the module fails before writing anything.
-    type: path
-  return_keys:
-    description:
-      - Return generated keys in RV(api_keys). Off by default so job logs stay clean; when on, register the result
-        with C(no_log=true).
-    type: bool
-    default: false
-    aliases: [return_key]
-  handover_namespace:
-    description:
-      - Also put every generated key into a hand-over Secret C(key-handover-<name>-<fingerprint>) in this
-        namespace (one only operators can read, C(tokenlabs_key_handover_namespace)), written before the tenant
-        Secret and removed again if that write fails. For AWX, whose job container loses key files; an
-        operator picks the key up with C(playbooks/tenant_key_pickup.yml), which deletes the hand-over.
-      - Runs with it remove hand-overs older than O(handover_ttl). It is a destination for new keys.
-    type: str
-  handover_ttl:
-    description:
-      - How long a hand-over Secret waits for its operator, for example V(24h), V(7d).
-    type: str
-    default: 24h
 """
 
     TENANTS = r"""
@@ -199,48 +155,4 @@ options:
             (C(runbook) for module C(tenant), C(inventory) for module C(tenants)). Remove the flag after that run.
         type: bool
         default: false
-  tiers:
-    description:
-      - The valid tiers, as the tier table C(tokenlabs_tiers) (a dict keyed by tier name) or a list of names.
-      - Omitted, they are read from the deployed AuthPolicy (annotation C(tokenlabs.io/tiers), written by the
-        C(tiers) role), so a stale inventory cannot give a tenant a tier the gateway refuses. Given and different
-        from the deployed tiers, the module fails before writing anything (in check mode it warns).
-    type: raw
-  target_namespace:
-    description:
-      - Namespace of the AuthPolicy the tiers are read from, the gateway namespace (C(tokenlabs_gateway_namespace)).
-    type: str
-    default: token-labs
-  auth_policy_name:
-    description:
-      - Name of that AuthPolicy (C(tokenlabs_auth_policy_name)).
-    type: str
-    default: token-labs-auth
-  key_dir:
-    description:
-      - Directory (on the controller with C(connection=local)) for generated keys, one file C(<name>.key) with mode
-        C(0600) per new or rotated key, written only after its Secret was written. Created with mode C(0700).
-      - A generated key needs a destination (key_dir, the tenant module's api_key_file, or return_keys), otherwise
-        the module fails before writing anything.
-    type: path
-  return_keys:
-    description:
-      - Return generated keys in RV(api_keys). Off by default so job logs stay clean; when on, register the result
-        with C(no_log=true).
-    type: bool
-    default: false
-    aliases: [return_key]
-  handover_namespace:
-    description:
-      - Also put every generated key into a hand-over Secret C(key-handover-<name>-<fingerprint>) in this
-        namespace (one only operators can read, C(tokenlabs_key_handover_namespace)), written before the tenant
-        Secret and removed again if that write fails. For AWX, whose job container loses key files; an
-        operator picks the key up with C(playbooks/tenant_key_pickup.yml), which deletes the hand-over.
-      - Runs with it remove hand-overs older than O(handover_ttl). It is a destination for new keys.
-    type: str
-  handover_ttl:
-    description:
-      - How long a hand-over Secret waits for its operator, for example V(24h), V(7d).
-    type: str
-    default: 24h
 """

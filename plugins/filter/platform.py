@@ -119,6 +119,10 @@ def service_objects(services, namespace, gateway_name, gateway_namespace):
     return service_catalog.render_all(_plain(services), namespace, gateway_name, gateway_namespace)
 
 
+def service_prune(namespace):
+    return service_catalog.service_prune(namespace)
+
+
 class FilterModule(object):
     """TokenLabs platform filters."""
 
@@ -145,4 +149,5 @@ class FilterModule(object):
             "unknown_model_nodes": unknown_model_nodes,
             "service_catalog_errors": service_catalog_errors,
             "service_objects": service_objects,
+            "service_prune": service_prune,
         }

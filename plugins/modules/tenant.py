@@ -37,6 +37,7 @@ author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
   - tokenlabs.inference.tenant_fields
+  - tokenlabs.inference.tenant_run
   - tokenlabs.inference.tenant_secrets
   - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes
@@ -172,14 +173,15 @@ stats:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import options
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import auth_argument_spec
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 
 def argument_spec():
-    return auth_argument_spec(tenant_module.argument_spec(
-        tenant_module.TENANT_SECRETS_ARG_SPEC, tenant_module.TENANT_FIELDS_ARG_SPEC, tenant_module.TENANT_RUN_ARG_SPEC,
+    return auth_argument_spec(options.argument_spec(
+        options.TENANT_SECRETS_ARG_SPEC, options.TENANT_FIELDS_ARG_SPEC, options.TENANT_RUN_ARG_SPEC,
         {"api_key_file": {"type": "path"}, "must_exist": {"type": "bool", "default": False}}))
 
 
@@ -187,7 +189,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[("api_key_file", "key_dir")])
     p = module.params
-    item = dict((field, p[field]) for field in tenant_module.TENANT_FIELDS_ARG_SPEC)
+    item = dict((field, p[field]) for field in options.TENANT_FIELDS_ARG_SPEC)
     item["create"] = not p["must_exist"]
     run = tenant_module.TenantRun(module, [item], contract.RUNBOOK, key_file=p["api_key_file"])
     out, applied = run.execute()

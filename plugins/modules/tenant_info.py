@@ -140,7 +140,7 @@ tenants:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import options
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import secret as tenant_secret
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import (
@@ -151,7 +151,7 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.recon
 def main():
     module = AnsibleModule(
         argument_spec=auth_argument_spec(dict(
-            tenant_module.argument_spec(tenant_module.TENANT_SECRETS_ARG_SPEC),
+            options.argument_spec(options.TENANT_SECRETS_ARG_SPEC),
             name=dict(type="list", elements="str"),
             tier=dict(type="list", elements="str"),
         )),

@@ -35,6 +35,7 @@ author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
   - tokenlabs.inference.tenant_fields.tenants
+  - tokenlabs.inference.tenant_run
   - tokenlabs.inference.tenant_secrets
   - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes
@@ -204,16 +205,17 @@ stats:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import options
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import auth_argument_spec
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 
 def argument_spec():
-    return auth_argument_spec(tenant_module.argument_spec(
-        tenant_module.TENANT_SECRETS_ARG_SPEC, tenant_module.TENANT_RUN_ARG_SPEC, {
+    return auth_argument_spec(options.argument_spec(
+        options.TENANT_SECRETS_ARG_SPEC, options.TENANT_RUN_ARG_SPEC, {
             "tenants": {"type": "list", "elements": "dict", "default": [],
-                        "options": tenant_module.argument_spec(tenant_module.TENANT_FIELDS_ARG_SPEC)},
+                        "options": options.argument_spec(options.TENANT_FIELDS_ARG_SPEC)},
             "prune": {"type": "bool", "default": False},
             "prune_max_share": {"type": "float", "default": 0.5},
             "prune_override": {"type": "bool", "default": False},

@@ -47,7 +47,8 @@ attributes:
 options:
   tiers:
     description:
-      - The tier table, tier name to limits. Required when O(state=present).
+      - The tier table C(tokenlabs_tiers), a dict of tier name to limits (the same option as the tenant modules'
+        O(tiers), which also take a list of names). Required when O(state=present).
       - Tier names are lower-case DNS labels (a-z, 0-9, C(-), at most 48 characters); names that collide after
         lower-casing and replacing C(_), C(.) and spaces with C(-) are refused.
       - "Limits per tier (positive integers): C(requests_per_second), C(requests_per_minute),
@@ -57,7 +58,7 @@ options:
         the CRD accepts, e.g. C(1d) becomes C(24h))."
       - Every tier needs at least one request limit and one token limit. A limit over a shorter window may not
         exceed a limit over a longer window, and a window may be limited only once per kind.
-    type: dict
+    type: raw
   target_kind:
     description: Kind of the object the policies attach to.
     type: str
@@ -151,7 +152,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import (
     ApiError, auth_argument_spec, connect)
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import options
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import table as tier_table
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers.policy_apply import (
@@ -159,8 +160,8 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers.policy_
 
 
 def main():
-    spec = auth_argument_spec(tenant_module.argument_spec(tenant_module.TENANT_SECRETS_ARG_SPEC, dict(
-        tiers=dict(type="dict"),
+    spec = auth_argument_spec(options.argument_spec(options.TENANT_SECRETS_ARG_SPEC, dict(
+        tiers=dict(type="raw"),
         target_kind=dict(type="str", choices=sorted(tier_table.TARGET_KINDS), default="Gateway"),
         target_name=dict(type="str", default="token-labs-gateway"),
         target_namespace=dict(type="str", default="token-labs"),

@@ -49,14 +49,14 @@ class Runner:
 
     def tenant(self, *args, **params):
         params.setdefault("namespace", self.ns)
-        params.setdefault("target_namespace", self.ns)  # this test's own (absent) AuthPolicy: tiers as given
+        params.setdefault("auth_policy_namespace", self.ns)  # this test's own (absent) AuthPolicy: tiers as given
         if params.get("state", "present") == "present":
             params.setdefault("tiers", TIERS)
         return self.module("tenant", params, *args)[0]
 
     def tenants(self, items, *args, **params):
         params.setdefault("namespace", self.ns)
-        params.setdefault("target_namespace", self.ns)
+        params.setdefault("auth_policy_namespace", self.ns)
         params.setdefault("tiers", TIERS)
         params["tenants"] = items
         return self.module("tenants", params, *args)[0]

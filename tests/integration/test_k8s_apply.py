@@ -129,17 +129,12 @@ def test_invalid_definitions_fail_before_anything_is_sent(control_plane, namespa
     assert control_plane.settled_writes(mark, namespace, {"configmaps"}) == []
 
 
-SERVICE_KINDS = [{"api_version": "apps/v1", "kind": "Deployment"}, {"api_version": "v1", "kind": "Service"},
-                 {"api_version": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute"}]
-SERVICE_SELECTOR = "app.kubernetes.io/managed-by=tokenlabs.inference,tokenlabs.io/component=service"
-
-
 def _services_task(namespace, services, check=False):
     definitions = "{{ %s | tokenlabs.inference.service_objects('%s', 'token-labs-gateway', '%s') }}" % (
         json.dumps(services), namespace, namespace)
     return {"name": "Services", "check_mode": check, "tokenlabs.inference.k8s_apply": {
         "definitions": definitions,
-        "prune": {"label_selector": SERVICE_SELECTOR, "namespace": namespace, "kinds": SERVICE_KINDS}}}
+        "prune": "{{ '%s' | tokenlabs.inference.service_prune }}" % namespace}}
 
 
 def _service(name, path):

@@ -68,7 +68,7 @@ def bulk_play(tmp_path, namespace, key_dir, count):
     play.write_text(json.dumps([{"name": "Bulk", "hosts": "localhost", "connection": "local", "gather_facts": False,
                                  "tasks": [{"name": "Create the tenants", "tokenlabs.inference.tenants": {
                                      "tenants": "{{ bulk }}", "tiers": sorted(TIERS), "namespace": namespace,
-                                     "target_namespace": namespace, "key_dir": str(key_dir),
+                                     "auth_policy_namespace": namespace, "key_dir": str(key_dir),
                                      "concurrency": 1}}]}]))
     return [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(play), "-e", "@" + str(tmp_path / "vars.json")]
 

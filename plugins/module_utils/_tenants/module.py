@@ -10,9 +10,7 @@ without notice).
 (the inventory) passes its list. Both then go through :func:`run`: validate
 everything, connect, load the live tenants with one LIST, check ownership and
 cross-tenant rules, plan, make sure every new key has somewhere to go, apply,
-and build the result (never a key unless asked for). The option specs here and
-the ``tenant_fields`` / ``tenant_secrets`` doc fragments describe the same
-options.
+and build the result (never a key unless asked for). The options: options.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -33,51 +31,8 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.recon
     Reconciler, check_key_destination, refresh_warning)
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
-# Where tenant Secrets live (doc fragment tokenlabs.inference.tenant_secrets); tier_policies shares it.
-TENANT_SECRETS_ARG_SPEC = {
-    "kuadrant_namespace": {"type": "str", "default": "kuadrant-system", "aliases": ["namespace"]},
-    "tenant_selector": {"type": "dict", "default": {"app": "token-labs"}, "aliases": ["selector"]},
-}
-
-# The fields of one tenant (doc fragment tokenlabs.inference.tenant_fields): top-level options of
-# ``tenant``, suboptions of ``tenants[]``.
-TENANT_FIELDS_ARG_SPEC = {
-    "name": {"type": "str", "required": True},
-    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "tier": {"type": "str"},
-    "user_id": {"type": "str"},
-    "display_name": {"type": "str"},
-    "contact": {"type": "str"},
-    "expires_at": {"type": "str"},
-    "api_key": {"type": "str", "no_log": True},
-    "rotate": {"type": "bool", "default": False},
-    "key_generation": {"type": "int", "no_log": False},
-    "grace_period": {"type": "str"},
-    "take_over": {"type": "bool", "default": False},
-}
-
-# Options of both modules about the run itself (tiers, where new keys go).
-TENANT_RUN_ARG_SPEC = {
-    "tiers": {"type": "raw"},
-    "target_namespace": {"type": "str", "default": "token-labs"},
-    "auth_policy_name": {"type": "str", "default": "token-labs-auth"},
-    "key_dir": {"type": "path"},
-    "return_keys": {"type": "bool", "default": False, "aliases": ["return_key"]},
-    "handover_namespace": {"type": "str"},
-    "handover_ttl": {"type": "str", "default": "24h"},
-}
-
 # Above this many generated keys, no_log_values are not registered (see run()).
 NO_LOG_VALUES_MAX = 1000
-
-
-def argument_spec(*parts):
-    """A fresh argument spec merged from ``parts`` (dicts of option specs)."""
-    spec = {}
-    for part in parts:
-        for name, value in part.items():
-            spec[name] = dict(value)
-    return spec
 
 
 def _key_destination_errors(key_dir, key_file):
@@ -167,8 +122,8 @@ class TenantRun(object):
         if not any(s.state == "present" for s in specs):
             return
         p = self.params
-        deployed, why_not = tenant_tiers.deployed_tiers(api, p["target_namespace"], p["auth_policy_name"])
-        where = "AuthPolicy %s/%s" % (p["target_namespace"], p["auth_policy_name"])
+        deployed, why_not = tenant_tiers.deployed_tiers(api, p["auth_policy_namespace"], p["auth_policy_name"])
+        where = "AuthPolicy %s/%s" % (p["auth_policy_namespace"], p["auth_policy_name"])
         tiers, errors, warnings = tenant_tiers.resolve_tiers(self.tiers, deployed, why_not, where,
                                                              self.module.check_mode)
         for warning in warnings:

@@ -56,3 +56,13 @@ def test_objects_on_the_gateway():
     assert route["spec"]["rules"][0]["backendRefs"] == [{"name": "magpie-tts", "port": 8000}]
     cpu_only = service_catalog.render({k: v for k, v in TTS.items() if k != "gpu_memory_share"}, "ns", "gw", "ns")[0]
     assert "runtimeClassName" not in cpu_only["spec"]["template"]["spec"]
+
+
+def test_prune_selects_only_the_services_objects():
+    prune = service_catalog.service_prune("gw")
+    assert prune["label_selector"] == "app.kubernetes.io/managed-by=tokenlabs.inference,tokenlabs.io/component=service"
+    assert prune["namespace"] == "gw"
+    assert [k["kind"] for k in prune["kinds"]] == ["Deployment", "Service", "HTTPRoute"]
+    labels = service_catalog.render_all([{"name": "tts", "image": "i:1", "node": "spark-01", "port": 8000,
+                                          "paths": ["/v1/audio/speech"]}], "gw", "gateway", "gw")[0]["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in (part.split("=") for part in prune["label_selector"].split(",")))

@@ -2,57 +2,12 @@
 
 from __future__ import annotations
 
-import yaml
-
-from ansible_collections.tokenlabs.inference.plugins.doc_fragments.tenant_fields import ModuleDocFragment as Fields
-from ansible_collections.tokenlabs.inference.plugins.doc_fragments.tenant_secrets import ModuleDocFragment as Where
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
 from tenant_fixtures import TIERS
-
-
-def _documented(text, *path):
-    options = yaml.safe_load(text)["options"]
-    for key in path:
-        options = options[key]
-    return options
-
-
-def _same(doc_options, spec):
-    assert sorted(doc_options) == sorted(spec)
-    for name, option in spec.items():
-        doc = doc_options[name]
-        assert doc["type"] == option["type"], name
-        assert doc.get("default") == option.get("default"), name
-        assert doc.get("required", False) == option.get("required", False), name
-        assert doc.get("choices") == option.get("choices"), name
-        assert sorted(doc.get("aliases", [])) == sorted(option.get("aliases", [])), name
-
-
-def test_one_fragment_documents_the_spec_for_both_modules():
-    fields = tenant_module.TENANT_FIELDS_ARG_SPEC
-    run = tenant_module.TENANT_RUN_ARG_SPEC
-    _same(_documented(Fields.DOCUMENTATION), dict(fields, **run))
-    _same(_documented(Fields.TENANTS, "tenants", "suboptions"), fields)
-    _same({k: v for k, v in _documented(Fields.TENANTS).items() if k != "tenants"}, run)
-    _same(_documented(Where.DOCUMENTATION), tenant_module.TENANT_SECRETS_ARG_SPEC)
-    # the two copies in the fragment are the very same text
-    top = _documented(Fields.DOCUMENTATION)
-    assert {name: top[name] for name in fields} == _documented(Fields.TENANTS, "tenants", "suboptions")
-    assert {name: top[name] for name in run} == {k: v for k, v in _documented(Fields.TENANTS).items() if k != "tenants"}
-
-
-def test_the_field_spec_matches_what_validation_accepts():
-    assert set(tenant_module.TENANT_FIELDS_ARG_SPEC) | {"create"} == set(tenant_spec.TENANT_FIELDS)
-
-
-def test_argument_spec_is_a_fresh_merge():
-    spec = tenant_module.argument_spec(tenant_module.TENANT_SECRETS_ARG_SPEC, {"x": {"type": "int"}})
-    spec["kuadrant_namespace"]["default"] = "changed"
-    assert tenant_module.TENANT_SECRETS_ARG_SPEC["kuadrant_namespace"]["default"] == "kuadrant-system"
 
 
 def _specs(*items):
