@@ -19,7 +19,6 @@ DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_LABEL_MAX = 63
 # RFC 1123 subdomain (most Kubernetes object names).
 DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS_SUBDOMAIN_MAX = 253
 # What Gateway API and Kuadrant CRDs accept as a duration (HTTPRoute timeouts, rate windows).
 GATEWAY_DURATION_RE = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
 
@@ -44,10 +43,6 @@ def dns_label_problem(field, value, max_length=DNS_LABEL_MAX):
         return None
     return ("%s %r is not a valid DNS-1123 label: use at most %d lowercase letters, digits and '-', "
             "starting and ending with a letter or digit" % (field, value, max_length))
-
-
-def is_dns_subdomain(value):
-    return isinstance(value, str) and len(value) <= DNS_SUBDOMAIN_MAX and bool(DNS_SUBDOMAIN_RE.match(value))
 
 
 def parse_rfc3339(value):

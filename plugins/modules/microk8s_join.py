@@ -88,23 +88,11 @@ member:
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.tokenlabs.inference.plugins.module_utils._microk8s import (
-    BINARY_DIRS,
-    CLUSTER_LOCK_PATH,
-    CMD_JOIN,
-    DEFAULT_SNAP_DATA,
-    DQLITE_CLUSTER_PATH,
-    HAS_YAML,
-    YAML_IMPORT_ERROR,
-    MicroK8sError,
-    classify_output,
-    describe_failure,
-    join_url,
-    microk8s_runner,
-    parse_dqlite_members,
-    redact,
-    validate_token,
-)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._microk8s.cluster import (
+    CLUSTER_LOCK_PATH, DEFAULT_SNAP_DATA, DQLITE_CLUSTER_PATH, join_url, parse_dqlite_members, validate_token)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._microk8s.runner import (
+    BINARY_DIRS, CMD_JOIN, HAS_YAML, MicroK8sError, YAML_IMPORT_ERROR, classify_output, describe_failure,
+    microk8s_runner, redact)
 
 
 def current_membership(snap_data):

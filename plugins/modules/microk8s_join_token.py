@@ -85,18 +85,10 @@ check:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.tokenlabs.inference.plugins.module_utils._microk8s import (
-    BINARY_DIRS,
-    CMD_ADD_NODE,
-    MicroK8sError,
-    classify_output,
-    describe_failure,
-    microk8s_runner,
-    parse_add_node,
-    redact,
-    select_join_address,
-    validate_token,
-)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._microk8s.cluster import (
+    parse_add_node, select_join_address, validate_token)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._microk8s.runner import (
+    BINARY_DIRS, CMD_ADD_NODE, MicroK8sError, classify_output, describe_failure, microk8s_runner, redact)
 
 
 def main():

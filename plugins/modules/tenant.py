@@ -174,7 +174,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import options
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import auth_argument_spec
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 

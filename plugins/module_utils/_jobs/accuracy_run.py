@@ -15,7 +15,7 @@ import os
 import time
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import accuracy_baseline as baseline
-from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import files as job_files
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _files as json_files
 from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import model_selection as selection
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 
@@ -77,7 +77,7 @@ def _record(module, params, models, selected):
             continue
         path = baseline.baseline_path(params["baseline_dir"], model)
         if not module.check_mode:
-            job_files.write_json(path, data)
+            json_files.write_json(path, data)
         written.append(path)
         contents[path] = data
     if failures:

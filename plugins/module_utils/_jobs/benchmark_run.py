@@ -20,7 +20,7 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import b
 from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_load as load
 from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_report as report
 from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_spec as spec
-from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import files as job_files
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _files as json_files
 from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import model_selection as selection
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 
@@ -170,7 +170,7 @@ def run(module):
     files = {"record": report.record_path(results_dir, run_id, "json"),
              "summary": report.record_path(results_dir, run_id, "md"),
              "chart": report.record_path(results_dir, run_id, "png")}
-    job_files.write_json(files["record"], record)
+    json_files.write_json(files["record"], record)
     with open(files["summary"], "w") as handle:
         handle.write(report.markdown(record))
     chart.draw(record, files["chart"])

@@ -41,10 +41,6 @@ SERVER_FIELDS = ("managedFields", "resourceVersion", "generation")
 HIDDEN = "<hidden>"
 
 
-class DefinitionError(ValueError):
-    """A definition is not a complete Kubernetes object."""
-
-
 def object_ref(definition):
     """``Kind namespace/name (apiVersion)``: how an object is named in results and messages."""
     meta = definition.get("metadata") or {}

@@ -7,7 +7,7 @@ Private to this collection (not an API for other collections; it may change
 without notice).
 
 ``tenant`` (the runbook) turns its parameters into a one-item list; ``tenants``
-(the inventory) passes its list. Both then go through :func:`run`: validate
+(the inventory) passes its list. Both then go through :class:`TenantRun`: validate
 everything, connect, load the live tenants with one LIST, check ownership and
 cross-tenant rules, plan, make sure every new key has somewhere to go, apply,
 and build the result (never a key unless asked for). The options: options.py.
@@ -31,7 +31,7 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.recon
     Reconciler, check_key_destination, refresh_warning)
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
-# Above this many generated keys, no_log_values are not registered (see run()).
+# Above this many generated keys, no_log_values are not registered (see TenantRun.plan).
 NO_LOG_VALUES_MAX = 1000
 
 

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[3]
 MODULE_UTILS = REPO / "plugins" / "module_utils"
 UNIT = REPO / "tests" / "unit" / "plugins" / "module_utils"
 # Flat files: shared by several domains, no domain's piece.
-FLAT = {"_validation.py", "_microk8s.py", "_files.py"}
+FLAT = {"_validation.py", "_files.py"}
 SOURCES = sorted(p for p in MODULE_UTILS.rglob("*.py") if p.name != "__init__.py")
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_report as report
-from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import files as job_files
+from ansible_collections.tokenlabs.inference.plugins.module_utils import _files as json_files
 
 
 def record(run_id, decode, prefill=3000.0, models=("m",)):
@@ -36,7 +36,7 @@ def test_levels_and_models_missing_from_the_earlier_record_are_not_compared():
 
 def test_earlier_records_are_the_older_run_ids(tmp_path):
     for run_id in ("20261201T000000Z", "20261202T000000Z", "20261203T000000Z"):
-        job_files.write_json(report.record_path(str(tmp_path), run_id, "json"), record(run_id, 1.0))
+        json_files.write_json(report.record_path(str(tmp_path), run_id, "json"), record(run_id, 1.0))
     found = report.earlier_records(str(tmp_path), "20261203T000000Z")
     assert [p.rsplit("-", 1)[1] for p in found] == ["20261201T000000Z.json", "20261202T000000Z.json"]
     assert report.load_record(found[0])["run_id"] == "20261201T000000Z"

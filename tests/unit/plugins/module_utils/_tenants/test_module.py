@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import module as tenant_module
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 

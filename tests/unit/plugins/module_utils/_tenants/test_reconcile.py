@@ -10,7 +10,6 @@ import stat
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import keys as tenant_keys
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import plan as planning
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import reconcile as tr
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import secret as tenant_secret
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 
