@@ -1,9 +1,9 @@
 """Benchmark: tenant changes on the real Authorino v0.24.0, and Authorino with many tenant keys.
 
-Starts its own control plane and Authorino (tools/controlplane, free ports,
+Starts its own control plane and Authorino (testworld, free ports,
 state under .cache), puts an AuthConfig of the collection's shape in front of
 the tenants (the AuthPolicy ``tier_policies`` renders, translated the way
-kuadrant-operator v1.4.3 does: tools/conformance/kuadrant_translation.py) and
+kuadrant-operator v1.4.3 does: testworld/kuadrant_translation.py) and
 calls Authorino's gRPC Check the way wasm-shim does.
 
 Propagation (``--tenants N``, default 100), each through one ``tenants`` module run:
@@ -27,22 +27,19 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tools" / "controlplane"))
-sys.path.insert(0, str(REPO / "tools" / "conformance"))
-sys.path.insert(0, str(REPO / ".cache" / "collections"))
-import authorino as authorino_tool  # noqa: E402
-import controlplane as cp  # noqa: E402
-import kuadrant_translation as kt  # noqa: E402
-from authorino_client import AuthorinoClient  # noqa: E402
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render as policy_render  # noqa: E402
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
+from testworld import authorino as authorino_tool
+from testworld import controlplane as cp
+from testworld import kuadrant_translation as kt
+from testworld.authorino_client import AuthorinoClient
+from testworld.base import REPO, State, TestWorldError
+from testworld.gobuild import binary
 
 PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 SELECTOR = {"app": "token-labs"}
@@ -60,7 +57,7 @@ def percentile(values, q):
 class World:
     def __init__(self, state_dir: Path, work: Path, tiers=None):
         self.tiers = tiers or TIERS
-        self.state = cp.State(state_dir)
+        self.state = State(state_dir)
         self.work = work
         self.client = None
         self.authorino = None
@@ -86,7 +83,7 @@ class World:
 
     def kubectl(self, *args, stdin=None):
         return cp.kubectl(self.state, *args) if stdin is None else subprocess.run(
-            [str(cp.binary("kubectl")), f"--kubeconfig={self.state.kubeconfig}", *args], input=stdin,
+            [str(binary("kubectl")), f"--kubeconfig={self.state.kubeconfig}", *args], input=stdin,
             capture_output=True, text=True, check=True)
 
     def site(self, namespace):
@@ -238,7 +235,7 @@ def main(argv=None):
         world.up()
         prop = propagation(world, args.tenants) if args.tenants else []
         sc = scale(world, sizes, args.checks) if sizes else []
-    except cp.ControlPlaneError as exc:
+    except TestWorldError as exc:
         raise SystemExit(f"authorino_bench: {exc}") from exc
     finally:
         world.down()

@@ -2,7 +2,7 @@
 
 A benchmark is only as good as its client: if the client spends its CPU parsing chunks, measured
 ITL grows and decode tok/s saturates at the client's limit instead of the engine's. This starts the
-test server (tests/support/openai_server.py) as a separate process with no delays, streams
+test server (testworld/openai_server.py) as a separate process with no delays, streams
 ``--output-tokens`` one-token chunks per request through the collection's load generator
 (plugins/module_utils/_jobs/benchmark_load.py) at each concurrency, and prints per level the tokens/s
 seen, the client's CPU time per token (its own process only) and the token rate that CPU cost
@@ -18,17 +18,11 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / ".cache" / "collections"))
-sys.path.insert(0, str(REPO / "tests"))
-
-from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_load as load  # noqa: E402
-from support.openai_server import ServerProcess  # noqa: E402
+from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_load as load
+from testworld.openai_server import ServerProcess
 
 
 def main():

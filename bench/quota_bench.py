@@ -1,7 +1,7 @@
 """Benchmark: the cost of the policy layer per request -- Authorino's decision plus the limit decision.
 
 Starts its own control plane and Authorino (like bench/authorino_bench.py), one tenant per
-tier, the quota harness (tests/quota_harness: wasm-shim's CEL crate + Limitador's library,
+tier, the quota harness (testworld/rust/quota_harness: wasm-shim's CEL crate + Limitador's library,
 in-memory storage or a real redis-server) configured with what kuadrant-operator v1.4.3
 derives from the policies ``tier_policies`` renders, and sends ``--requests`` requests one
 after another through ``quota_harness.send`` (route + auth predicates, gRPC Check, limit
@@ -16,17 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import authorino_bench as ab  # noqa: E402  (World, tenants(), percentile())
-import kuadrant_translation as kt  # noqa: E402
-import quota_harness as qh  # noqa: E402
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render as policy_render  # noqa: E402
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
+from bench import authorino_bench as ab  # World, tenants(), percentile()
+from testworld import kuadrant_translation as kt
+from testworld import quota_harness as qh
+from testworld.base import REPO
+from testworld.redis import RedisServer
 
 BIG = {"requests_per_minute": 10_000_000, "tokens_per_minute": 1_000_000_000}
 TIERS = {"free": BIG, "pro": BIG}
@@ -72,7 +71,7 @@ def main(argv=None):
         for storage in storages:
             url = "memory"
             if storage == "redis":
-                redis = qh.RedisServer(work / "redis")
+                redis = RedisServer(work / "redis")
                 url = redis.url
             harness = qh.QuotaHarness(binary)
             try:

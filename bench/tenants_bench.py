@@ -1,6 +1,6 @@
 """Benchmark: tokenlabs.inference.tenants vs kubernetes.core.k8s for N tenant Secrets.
 
-Starts its own control plane (tools/controlplane, --port 0, state under .cache),
+Starts its own control plane (testworld.controlplane, --port 0, state under .cache),
 then for every N measures the wall time of the whole ansible-playbook run and
 the number of writes the API server logged (audit log), for a first apply and
 for an unchanged rerun, plus the peak RSS our module reports (stats.peak_rss_kb).
@@ -26,8 +26,10 @@ import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-CONTROLPLANE = REPO / "tools" / "controlplane" / "controlplane.py"
+from testworld import audit
+from testworld.base import REPO
+from testworld.gobuild import binary
+
 PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 TIERS = {"free": {}, "pro": {}, "enterprise": {}}
 
@@ -36,7 +38,7 @@ class Bench:
     def __init__(self, state_dir: Path, work: Path):
         self.state_dir = state_dir
         self.work = work
-        self.base = [sys.executable, str(CONTROLPLANE), "--state-dir", str(state_dir)]
+        self.base = [sys.executable, "-m", "testworld", "--state-dir", str(state_dir)]
 
     def up(self):
         # a fresh cluster every time: leftovers of an earlier run would turn creates into no-ops
@@ -48,13 +50,8 @@ class Bench:
         info = json.loads((self.state_dir / "state.json").read_text())
         self.kubeconfig = info["kubeconfig"]
         self.audit_log = Path(info["audit_log"])
-        sys.path.insert(0, str(CONTROLPLANE.parent))
-        sys.path.insert(0, str(REPO / "tests"))
-        import controlplane  # noqa: E402 - local tool module
-        from support import audit  # noqa: E402 - the audit-log reader the tests use
-        self.controlplane = controlplane
         self.audit = audit
-        self.kubectl_bin = str(controlplane.binary("kubectl"))
+        self.kubectl_bin = str(binary("kubectl"))
 
     def down(self):
         subprocess.run(self.base + ["down", "--purge"], capture_output=True, text=True, check=False)

@@ -2,10 +2,10 @@
 
 Unit tests (tests/unit) import the collection's pure module_utils through the
 ``ansible_collections.tokenlabs.inference`` package that scripts/bootstrap links
-into .cache/collections.
+into .cache/collections (on the virtualenv's path, like the test world ``testworld``).
 
 Integration tests (tests/integration) run against ONE real control plane per
-session: kube-apiserver + etcd on 127.0.0.1 (tools/controlplane), with the
+session: kube-apiserver + etcd on 127.0.0.1 (testworld.controlplane), with the
 upstream CRDs from the artifact mirror installed.  Nothing is mocked.
 """
 
@@ -15,21 +15,17 @@ import json
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-COLLECTIONS = Path(__file__).resolve().parent.parent / ".cache" / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
-from support.cluster import CATALOG_FILES, CONTROLPLANE, ControlPlane, mirror_path  # noqa: E402  pylint: disable=wrong-import-position
+from support.cluster import CATALOG_FILES, ControlPlane, mirror_path
 
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory):
     """One real kube-apiserver + etcd for the whole session, CRDs installed."""
     state_dir = tmp_path_factory.mktemp("controlplane")
-    base = [sys.executable, str(CONTROLPLANE), "--state-dir", str(state_dir)]
+    base = [sys.executable, "-m", "testworld", "--state-dir", str(state_dir)]
     proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "120"], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         pytest.fail(f"control plane did not start:\n{proc.stderr}", pytrace=False)

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import pytest
 
-import authorino as authorino_tool  # tools/controlplane/authorino.py (on sys.path via tests/conftest.py)
-import controlplane
-from authorino_client import AuthorinoClient
+from testworld import authorino as authorino_tool
+from testworld.authorino_client import AuthorinoClient
+from testworld.base import State, TestWorldError
 from world import Site
 
 
 @pytest.fixture(scope="session")
 def authorino(control_plane):
     """Authorino watching the session control plane; stopped (by pid) at the end."""
-    state = controlplane.State(control_plane.state_dir)
+    state = State(control_plane.state_dir)
     try:
         info = authorino_tool.up(state, timeout=120)
-    except controlplane.ControlPlaneError as exc:
+    except TestWorldError as exc:
         pytest.fail(f"Authorino did not start: {exc}", pytrace=False)
     client = AuthorinoClient(info["grpc_port"])
     try:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-import kuadrant_translation as kt
+from testworld import kuadrant_translation as kt
 from world import SELECTOR, Poller
-from tenant_helpers import key_of
+from support.tenant_runner import key_of
 
 MANAGED = {"authorino.kuadrant.io/managed-by": "authorino"}
 HOUR = 3600

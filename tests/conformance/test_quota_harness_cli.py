@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import quota_harness as qh
+from testworld import quota_harness as qh
+from testworld.base import TestWorldError
+from testworld.redis import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +26,7 @@ def test_missing_cargo_is_explained():
 
 def test_missing_redis_server_is_explained(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
-    with pytest.raises(qh.HarnessError, match="redis-server is missing"):
-        qh.RedisServer(tmp_path / "redis")
+    with pytest.raises(TestWorldError, match="redis-server is missing"):
+        RedisServer(tmp_path / "redis")
     with pytest.raises(qh.HarnessError, match="cargo is missing"):
         qh.build()

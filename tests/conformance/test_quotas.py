@@ -1,6 +1,6 @@
 """Quotas on the engines that enforce them: wasm-shim's CEL crate and Limitador's counting library.
 
-Per request, as wasm-shim v0.12.3 runs it (``tools/conformance/quota_harness.py`` ``send``):
+Per request, as wasm-shim v0.12.3 runs it (``testworld/quota_harness.py`` ``send``):
 action-set selection and the auth action's `when` in the harness, then the real Authorino
 (gRPC Check) for the tenant's key, then the limit actions with Authorino's identity --
 predicates in `cel` 0.12.0, descriptors, Limitador 0.11.0 ``check_rate_limited_and_update``
@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-import quota_harness as qh
+from testworld import quota_harness as qh
+from testworld.redis import RedisServer
 from world import SELECTOR, Site
 
 # "minute" and "day" of the free tier, shrunk: 10 per 4 s and 14 per 30 s; tokens 100 per 4 s.
@@ -218,7 +219,7 @@ def test_no_predicate_fails_for_a_tenant_authorino_accepts(site, gateway, groups
 
 @pytest.mark.parametrize("storage, survives", [("redis", True), ("memory", False)])
 def test_counters_survive_a_restart_only_with_redis(site, gateway, tmp_path, storage, survives):
-    redis = qh.RedisServer(tmp_path / "redis") if storage == "redis" else None
+    redis = RedisServer(tmp_path / "redis") if storage == "redis" else None
     try:
         url = redis.url if redis else "memory"
         key = tenant(site, f"restart-{storage}", "free")

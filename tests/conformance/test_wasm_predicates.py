@@ -1,6 +1,6 @@
 """The limit predicates tier_policies writes, evaluated by wasm-shim's CEL (`cel` 0.12.0 + its string extensions).
 
-Evaluated in tests/quota_harness, the crate wasm-shim v0.12.3 is built with; nothing is
+Evaluated in testworld/rust/quota_harness, the crate wasm-shim v0.12.3 is built with; nothing is
 registered by hand here. (The end-to-end path with Authorino and Limitador: test_quotas.py.)
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-import quota_harness as qh
+from testworld import quota_harness as qh
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
 
 DEFAULT_TIERS = {t: {"requests_per_minute": 1, "tokens_per_minute": 1} for t in ("free", "pro", "enterprise")}

@@ -3,31 +3,27 @@
 * the session's real kube-apiserver + etcd (``tests/conftest.py``) with the
   mirrored CRDs, Authorino's included;
 * Authorino v0.24.0 built from its Go module and run out of cluster
-  (``tools/controlplane/authorino.py``), cluster-wide with the flags
+  (``testworld/authorino.py``), cluster-wide with the flags
   authorino-operator gives Kuadrant's Authorino;
 * per test module a "site": a Gateway + HTTPRoute, the policies that
   ``tier_policies`` renders for them, and the AuthConfig that
-  kuadrant-operator v1.4.3 would derive (``kuadrant_translation.py``) --
+  kuadrant-operator v1.4.3 would derive (``testworld/kuadrant_translation.py``) --
   the operator itself cannot run here.
 
 Tenants are made with the collection's own modules; requests reach Authorino
-over gRPC the way wasm-shim sends them (``authorino_client.py``).
+over gRPC the way wasm-shim sends them (``testworld/authorino_client.py``).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
-import kuadrant_translation as kt
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
-from tenant_helpers import Runner  # noqa: E402  pylint: disable=wrong-import-position
-from support.tiers import DEFAULT_TIERS  # noqa: E402
+from support.tenant_runner import Runner
+from support.tiers import DEFAULT_TIERS
+from testworld import kuadrant_translation as kt
 
 SELECTOR = {"app": "token-labs"}
 GATEWAY_CLASS = "eg"

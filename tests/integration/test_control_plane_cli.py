@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, str(REPO / "tools" / "controlplane" / "controlplane.py")]
+CLI = [sys.executable, "-m", "testworld"]
 
 
 def run(*args, env=None, timeout=60):
@@ -49,7 +49,7 @@ def test_status_and_kubeconfig_when_stopped(tmp_path):
     res = run("--state-dir", str(tmp_path), "status")
     assert res.returncode == 1 and "stopped" in res.stdout
     res = run("--state-dir", str(tmp_path), "kubeconfig")
-    assert res.returncode == 2 and "run `up` first" in res.stderr
+    assert res.returncode == 2 and "run `python -m testworld up` first" in res.stderr
 
 
 def test_up_down_leaves_no_process(tmp_path):

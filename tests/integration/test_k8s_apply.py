@@ -7,7 +7,7 @@ import json
 import re
 import uuid
 
-from tenant_helpers import Runner
+from support.tenant_runner import Runner
 
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 SECRET_VALUE = "s3cr3t-" + "q" * 24

@@ -4,7 +4,7 @@ HONEST LABEL: this machine has no snapd, no MicroK8s and no GPU.  Every host of
 the test inventory uses connection: local, and the role's command paths
 (microk8s_bin, microk8s_snap_bin, microk8s_nvidia_smi_bin, microk8s_getent_bin)
 and snap directories point at per-host wrappers around
-tests/microk8s_sim/microk8s_sim.py, a small stateful simulator of the CLI
+testworld/microk8s_sim.py, a small stateful simulator of the CLI
 contract (outputs, exit codes, clustered.lock / dqlite cluster.yaml markers)
 with its state in JSON files.  The real playbooks/site.yml and
 playbooks/upgrade.yml run unchanged; only inventory variables differ.
@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SIM = REPO / "tests" / "microk8s_sim" / "microk8s_sim.py"
+SIM = REPO / "testworld" / "microk8s_sim.py"
 ADMIN_TOKEN = "SimAdminKubeconfigToken0123456789abcdef"
 TOPOLOGY = {
     # host: (group, ips [lan, qsfp], gpu)

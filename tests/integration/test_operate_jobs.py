@@ -1,4 +1,4 @@
-"""benchmark.yml and accuracy.yml against the test server (tests/support/openai_server.py) and the control plane.
+"""benchmark.yml and accuracy.yml against the test server (testworld/openai_server.py) and the control plane.
 
 The test server stands in for the gateway and an engine: it streams tokens at a known rate with
 known usage, and answers the IFEval sample (tests/fixtures/ifeval_sample) with known answers. The
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support.openai_server import ServerProcess
+from testworld.openai_server import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "fixtures" / "ifeval_sample"

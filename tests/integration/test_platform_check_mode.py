@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from support.cluster import CATALOG_FILES, CONTROLPLANE, ControlPlane
+from support.cluster import CATALOG_FILES, ControlPlane
 
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
@@ -22,7 +22,7 @@ RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\
 @pytest.fixture(scope="module")
 def empty_control_plane(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("empty-controlplane")
-    base = [sys.executable, str(CONTROLPLANE), "--state-dir", str(state_dir)]
+    base = [sys.executable, "-m", "testworld", "--state-dir", str(state_dir)]
     proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "120"], capture_output=True, text=True,
                           check=False)
     if proc.returncode != 0:

@@ -236,7 +236,7 @@ def test_the_demo_tenants_key_goes_to_this_control_planes_key_dir(control_plane,
     """Test runs write keys next to their control plane, never over the demo's .cache/tenant-keys."""
     import stat
 
-    from tenant_helpers import key_of
+    from support.tenant_runner import key_of
 
     key_file = control_plane.state_dir / "tenant-keys" / "demo-free.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -12,13 +12,12 @@ import time
 
 from kubernetes import config as kube_config
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import ownership
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import plan as planning
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import spec as tenant_spec
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import KubeApi
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.reconcile import Reconciler
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
-from tenant_helpers import REPO, TIERS, Runner, key_of
+from support.tenant_runner import REPO, TIERS, Runner, key_of
 
 SELECTOR = {"app": "token-labs"}
 

@@ -14,15 +14,12 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import awx_model  # noqa: E402 - test helper next to this directory
+from testworld import awx_model
 
 REPO = awx_model.REPO
 ACCOUNT = "tokenlabs-tenant-manager"

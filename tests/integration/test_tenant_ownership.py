@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tenant_helpers import SUPPLIED_KEY, TIERS, Runner, key_of
+from support.tenant_runner import SUPPLIED_KEY, TIERS, Runner, key_of
 
 OWNER = "tokenlabs.io/owner"
 GENERATION = "tokenlabs.io/key-generation"

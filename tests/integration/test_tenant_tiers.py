@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tenant_helpers import Runner
+from support.tenant_runner import Runner
 
 
 def deploy_auth_policy(cp, namespace, tiers, name="token-labs-auth"):

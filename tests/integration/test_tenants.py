@@ -7,7 +7,7 @@ import stat
 import time
 
 import pytest
-from tenant_helpers import SUPPLIED_KEY, SUPPLIED_KEY_2, Runner, key_of, strip_volatile
+from support.tenant_runner import SUPPLIED_KEY, SUPPLIED_KEY_2, Runner, key_of, strip_volatile
 
 
 @pytest.fixture

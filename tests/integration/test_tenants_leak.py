@@ -13,7 +13,7 @@ import json
 import re
 
 import pytest
-from tenant_helpers import REPO, TIERS, Runner, key_of
+from support.tenant_runner import REPO, TIERS, Runner, key_of
 from test_tenants import VAP, _wait_for_policy
 
 LEAK_KEY = "Lk7-pQ2wE4rT6yU8iO0aS1dF3gH5jK7lZ9xC2vB4nM6-supplied"

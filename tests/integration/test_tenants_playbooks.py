@@ -6,7 +6,7 @@ import json
 import stat
 import uuid
 
-from tenant_helpers import REPO, Runner, key_of
+from support.tenant_runner import REPO, Runner, key_of
 
 
 def _role_play(tmp_path, variables):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -16,17 +15,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO / ".cache" / "collections"
-CONTROLPLANE = REPO / "tools" / "controlplane" / "controlplane.py"
 # Where inventory/local's model catalog comes from: its nodes are registered on the control plane
 # (there is no kubelet), as a real cluster has them.
 CATALOG_FILES = [str(REPO / "roles" / "platform_defaults" / "defaults" / "main.yml"),
                  str(REPO / "inventory" / "local" / "group_vars" / "all" / "main.yml")]
 
-sys.path.insert(0, str(CONTROLPLANE.parent))  # the local control-plane tool (tools/controlplane)
-sys.path.insert(0, str(REPO / "tools" / "conformance"))  # stand-ins and engine clients (tools/conformance)
-import controlplane  # noqa: E402  pylint: disable=wrong-import-position
-
-from support import audit  # noqa: E402  pylint: disable=wrong-import-position
+from testworld import audit
+from testworld.gobuild import binary
 
 
 def mirror_path() -> Path:
@@ -37,7 +32,7 @@ def mirror_path() -> Path:
 
 
 def _bin(name: str) -> str:
-    return str(controlplane.binary(name))
+    return str(binary(name))
 
 
 class ControlPlane:

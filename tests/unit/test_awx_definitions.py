@@ -6,14 +6,11 @@ import json
 import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import awx_model  # noqa: E402 - test helper next to this directory
+from testworld import awx_model
 
 REPO = awx_model.REPO
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"

@@ -16,7 +16,7 @@ EE = yaml.safe_load((REPO / "execution-environment.yml").read_text())
 
 
 def helm_version_of_control_plane() -> str:
-    go_mod = (REPO / "tools" / "controlplane" / "helm" / "go.mod").read_text()
+    go_mod = (REPO / "testworld" / "go" / "helm" / "go.mod").read_text()
     return re.search(r"helm\.sh/helm/v3 (v[0-9.]+)", go_mod).group(1)
 
 

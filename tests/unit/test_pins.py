@@ -15,15 +15,15 @@ def engines():
 
 
 def test_authorino_wrapper_module_pins_the_deployed_version():
-    gomod = (REPO / "tools" / "controlplane" / "authorino" / "go.mod").read_text()
+    gomod = (REPO / "testworld" / "go" / "authorino" / "go.mod").read_text()
     assert re.search(r"^require github.com/kuadrant/authorino (\S+)$", gomod, re.M).group(1) == engines()["authorino"]
-    gosum = (REPO / "tools" / "controlplane" / "authorino" / "go.sum").read_text()
+    gosum = (REPO / "testworld" / "go" / "authorino" / "go.sum").read_text()
     assert f"github.com/kuadrant/authorino {engines()['authorino']} h1:" in gosum
 
 
 def test_quota_harness_pins_the_crates_of_wasm_shim_and_limitador():
-    cargo = (REPO / "tests" / "quota_harness" / "Cargo.toml").read_text()
-    lock = (REPO / "tests" / "quota_harness" / "Cargo.lock").read_text()
+    cargo = (REPO / "testworld" / "rust" / "quota_harness" / "Cargo.toml").read_text()
+    lock = (REPO / "testworld" / "rust" / "quota_harness" / "Cargo.lock").read_text()
     for crate, key in (("cel", "wasm_shim_cel_crate"), ("limitador", "limitador_crate")):
         assert re.search(rf'^{crate} = .*"={re.escape(engines()[key])}"', cargo, re.M), crate
         assert f'name = "{crate}"\nversion = "{engines()[key]}"' in lock, crate

@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_load as load
-from support.openai_server import serve
+from testworld.openai_server import serve
 
 
 @pytest.fixture

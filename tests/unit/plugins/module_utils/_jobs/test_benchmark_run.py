@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_run as bench_run
 from support.module_run import run_module
-from support.openai_server import serve
+from testworld.openai_server import serve
 
 CATALOG = [{"id": "test-model", "name": "test", "engine": "vllm", "image": "vllm:1", "node": "spark-01",
             "gpu_memory_share": 0.5}]

@@ -8,37 +8,35 @@ then sends gRPC Checks the way wasm-shim does: one with the key read from
 ``--key-file``, one with a key nobody has. Prints each decision and the
 identity (tier, user id); the key itself is never printed.
 
-    python tools/conformance/gateway_check.py --key-file .cache/tenant-keys/demo-free.key \\
+    python -m testworld.gateway_check --key-file .cache/tenant-keys/demo-free.key \\
         [--gateway-namespace token-labs] [--kuadrant-namespace kuadrant-system]
 
 Exit 0 when the key is accepted and the wrong key refused, 1 otherwise, 2 on bad input.
-Needs Authorino running (``tools/controlplane/authorino.py up``) and KUBECONFIG.
+Needs Authorino running (``python -m testworld up authorino``) and KUBECONFIG.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "controlplane"))
-import authorino as authorino_tool  # noqa: E402  pylint: disable=wrong-import-position
-import controlplane as cp  # noqa: E402  pylint: disable=wrong-import-position
-import kuadrant_translation as kt  # noqa: E402  pylint: disable=wrong-import-position
-from authorino_client import AuthorinoClient  # noqa: E402  pylint: disable=wrong-import-position
+from testworld import authorino as authorino_tool
+from testworld import kuadrant_translation as kt
+from testworld.authorino_client import AuthorinoClient
+from testworld.base import State, TestWorldError, alive, state_dir_from_env
+from testworld.gobuild import binary
 
 
 def kubectl(*args, stdin=None):
-    proc = subprocess.run([str(cp.binary("kubectl")), *args], input=stdin, capture_output=True, text=True,
+    proc = subprocess.run([str(binary("kubectl")), *args], input=stdin, capture_output=True, text=True,
                           check=False)
     if proc.returncode != 0:
-        raise cp.ControlPlaneError(f"kubectl {' '.join(args[:3])} failed: {proc.stderr.strip()}")
+        raise TestWorldError(f"kubectl {' '.join(args[:3])} failed: {proc.stderr.strip()}")
     return proc.stdout
 
 
@@ -53,17 +51,17 @@ def main(argv=None) -> int:
     parser.add_argument("--kuadrant-namespace", default="kuadrant-system")
     parser.add_argument("--auth-policy", default="token-labs-auth")
     parser.add_argument("--state-dir", type=Path,
-                        default=Path(os.environ.get("TOKENLABS_CONTROLPLANE_DIR", cp.DEFAULT_STATE)))
+                        default=state_dir_from_env())
     args = parser.parse_args(argv)
     try:
         key = args.key_file.read_text().strip()
     except OSError as exc:
         print(f"gateway_check: cannot read --key-file {args.key_file}: {exc.strerror}", file=sys.stderr)
         return 2
-    state = cp.State(args.state_dir.resolve())
+    state = State(args.state_dir.resolve())
     info = authorino_tool.load(state)
-    if not cp.alive(info.get("pid"), authorino_tool.NAME):
-        print("gateway_check: Authorino is not running; start it with tools/controlplane/authorino.py up",
+    if not alive(info.get("pid"), authorino_tool.NAME):
+        print("gateway_check: Authorino is not running; start it with python -m testworld up authorino",
               file=sys.stderr)
         return 2
     try:
@@ -75,7 +73,7 @@ def main(argv=None) -> int:
         authconfig = kt.authconfig_for(policy, path, args.kuadrant_namespace, args.gateway_namespace, args.route, 0)
         kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=tokenlabs-gateway-check",
                 "-f", "-", stdin=json.dumps(authconfig))
-    except cp.ControlPlaneError as exc:
+    except TestWorldError as exc:
         print(f"gateway_check: {exc}", file=sys.stderr)
         return 2
     name = authconfig["metadata"]["name"]

@@ -1,8 +1,7 @@
-"""Build and drive tests/quota_harness (wasm-shim's request path over Limitador's library).
+"""Build and drive testworld/rust/quota_harness (wasm-shim's request path over Limitador's library).
 
     build()                      cargo build --release --locked, cached in $TOKENLABS_CACHE/cargo-target
     QuotaHarness(storage)        one harness process ("memory" or a redis:// URL); .configure/.route/.request
-    RedisServer(state_dir)       a real redis-server (Debian package) on a free loopback port, stopped by pid
 
 The harness gets, per request, the identity the real Authorino returned (see
 ``send`` below); everything after that -- predicates, descriptors, counting --
@@ -14,28 +13,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-CRATE = REPO / "tests" / "quota_harness"
-CACHE = Path(os.environ.get("TOKENLABS_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-             / "tokenlabs")
+from testworld.base import CACHE, PACKAGE, REPO, TestWorldError
+
+CRATE = PACKAGE / "rust" / "quota_harness"
 TARGET = CACHE / "cargo-target"
 BINARY = TARGET / "release" / "quota-harness"
 
 
-class HarnessError(Exception):
-    """A failure with a message meant for the operator."""
+class HarnessError(TestWorldError):
+    """A failure of the harness, with a message meant for the operator."""
 
 
 def build() -> Path:
     """Build the harness (a no-op when cargo finds it up to date); returns the binary."""
     cargo = shutil.which("cargo")
     if not cargo:
-        raise HarnessError("cargo is missing: the quota conformance tests build tests/quota_harness (Rust) with it; "
+        raise HarnessError("cargo is missing: the quota conformance tests build testworld/rust/quota_harness (Rust) with it; "
                            "install Rust (rustup or the Debian cargo package)")
     prerequisites = subprocess.run([str(REPO / "scripts" / "prerequisites"), "conformance"], capture_output=True,
                                    text=True, check=False)
@@ -45,7 +41,7 @@ def build() -> Path:
     proc = subprocess.run([cargo, "build", "--release", "--locked", "--quiet", "--manifest-path",
                            str(CRATE / "Cargo.toml")], env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise HarnessError(f"cargo build of tests/quota_harness failed:\n{proc.stderr[-4000:]}")
+        raise HarnessError(f"cargo build of testworld/rust/quota_harness failed:\n{proc.stderr[-4000:]}")
     return BINARY
 
 
@@ -113,48 +109,3 @@ def send(authorino, harness: QuotaHarness, key: str | None, method: str = "POST"
     result = harness.request(request, identity, response)
     result["authorino_called"] = bool(auth.get("call"))
     return result
-
-
-class RedisServer:
-    """redis-server on 127.0.0.1 and a free port, no persistence files outside ``directory``."""
-
-    def __init__(self, directory: Path):
-        binary = shutil.which("redis-server")
-        if not binary:
-            raise HarnessError("redis-server is missing: the quota conformance tests start one on loopback; "
-                               "install the Debian package redis-server (scripts/bootstrap does)")
-        directory.mkdir(parents=True, exist_ok=True)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.log = directory / "redis.log"
-        self.proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(directory),
-                                      "--save", "", "--appendonly", "no", "--logfile", str(self.log)],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise HarnessError(f"redis-server did not start on 127.0.0.1:{self.port}: {self.log.read_text()[-1000:]}")
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()

@@ -1,6 +1,6 @@
 """Reading the local control plane's audit log: which writes a run really sent.
 
-The API server writes one JSON event per line (tools/controlplane starts it with
+The API server writes one JSON event per line (testworld.controlplane starts it with
 an audit policy that logs every request). Tests and benchmarks use this to prove
 "no write" (a converged rerun) and to count writes.
 """

@@ -12,7 +12,7 @@ whitespace-separated word of the messages. With ``ignore_eos`` the reply has ``m
 otherwise it is the canned answer for the prompt (``answers``: prompt -> text; the IFEval sample)
 or ``max_tokens`` words.
 
-Run as a process: ``python tests/support/openai_server.py --port-file F --log F [--answers F] ...``;
+Run as a process: ``python testworld/openai_server.py --port-file F --log F [--answers F] ...``;
 every request is appended to the log as one JSON line (path, model, the bearer key it carried - this
 is a test server: the tests check that key never shows in the jobs' output).
 """

@@ -1,0 +1,137 @@
+"""python -m testworld: one command line over the test world.
+
+    python -m testworld build [COMPONENT ...]       build/cache the pinned binaries (all by default)
+    python -m testworld up [controlplane|authorino ...] [--port N] [--grpc-port N] [--http-port N]
+    python -m testworld down [COMPONENT ...] [--purge]   stop components (default: all, watchers first), by pid
+    python -m testworld status [COMPONENT ...]     what runs where (exit 1 if a named component -- by default
+                                                   the control plane -- is stopped)
+    python -m testworld env                        shell exports (KUBECONFIG, PATH with the binaries)
+    python -m testworld kubeconfig                 the admin kubeconfig path
+    python -m testworld install-crds DIR           server-side apply every CRD under DIR
+    python -m testworld register-nodes [NAME ...] [--catalog FILE ...] [--gpus N]
+
+State (pids, ports, certificates, logs) lives in --state-dir (default $TOKENLABS_CONTROLPLANE_DIR or
+.cache/controlplane); binaries in $TOKENLABS_CACHE (default ~/.cache/tokenlabs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from testworld import authorino, controlplane, gobuild
+from testworld.base import State, TestWorldError, log, state_dir_from_env
+
+# Start order; `down` stops them in reverse (Authorino watches the control plane).
+COMPONENTS = {"controlplane": controlplane, "authorino": authorino}
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="python -m testworld", description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--state-dir", type=Path, default=state_dir_from_env())
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="build/cache the pinned Go binaries")
+    p_build.add_argument("components", nargs="*", help="Go wrapper modules to build: %s (default: all)"
+                         % ", ".join(sorted(gobuild.COMPONENTS)))
+    p_up = sub.add_parser("up", help="start components (default: the control plane)")
+    p_up.add_argument("components", nargs="*", help="controlplane, authorino (in this order)")
+    p_up.add_argument("--port", type=int, default=int(os.environ.get("TOKENLABS_APISERVER_PORT", "6443")),
+                      help="kube-apiserver port on 127.0.0.1 (0 = pick a free one)")
+    p_up.add_argument("--grpc-port", type=int, default=0, help="Authorino's gRPC ext_authz port (0 = pick one)")
+    p_up.add_argument("--http-port", type=int, default=0, help="Authorino's raw HTTP ext_authz port (0 = pick one)")
+    p_up.add_argument("--timeout", type=float, default=90.0)
+    p_up.add_argument("--log-level", default="info", choices=("debug", "info", "error"), help="Authorino's log level")
+    p_down = sub.add_parser("down", help="stop components (default: all)")
+    p_down.add_argument("components", nargs="*", help="controlplane, authorino (default: all)")
+    p_down.add_argument("--purge", action="store_true", help="also delete certificates, etcd data and logs")
+    p_status = sub.add_parser("status", help="what runs where")
+    p_status.add_argument("components", nargs="*", help="components whose state sets the exit code "
+                                                        "(default: the control plane)")
+    sub.add_parser("kubeconfig")
+    sub.add_parser("env")
+    p_crds = sub.add_parser("install-crds")
+    p_crds.add_argument("mirror", type=Path, help="mirror directory (holding crds/) or a CRD directory")
+    p_nodes = sub.add_parser("register-nodes", help="register Node objects as a kubelet would")
+    p_nodes.add_argument("names", nargs="*", help="node names")
+    p_nodes.add_argument("--catalog", type=Path, nargs="+", default=[],
+                         help="YAML files defining tokenlabs_models (the last that does wins): register its nodes")
+    p_nodes.add_argument("--gpus", type=int, default=1, help="nvidia.com/gpu each node offers (default 1)")
+    return parser.parse_args(argv)
+
+
+def component_names(names):
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown:
+        raise TestWorldError(f"unknown component(s) {', '.join(unknown)}; allowed: {', '.join(COMPONENTS)}")
+    return names
+
+
+def up(state: State, args) -> None:
+    names = component_names(args.components or ["controlplane"])
+    for name in COMPONENTS:
+        if name not in names:
+            continue
+        if name == "controlplane":
+            if not 0 <= args.port <= 65535:
+                raise TestWorldError(f"--port {args.port} is not a TCP port (0-65535)")
+            controlplane.up(state, args.port, args.timeout)
+        else:
+            info = authorino.up(state, args.grpc_port, args.http_port, min(args.timeout, 60.0), args.log_level)
+            print(json.dumps({k: info[k] for k in ("pid", "grpc_port", "http_port", "health_port")}))
+
+
+def run(args) -> int:
+    state = State(args.state_dir.resolve())
+    if args.command == "build":
+        unknown = [c for c in args.components if c not in gobuild.COMPONENTS]
+        if unknown:
+            raise TestWorldError(f"unknown binaries {', '.join(unknown)}; allowed: {', '.join(sorted(gobuild.COMPONENTS))}")
+        gobuild.build(args.components or None)
+        for name in sorted(n for c in (args.components or gobuild.COMPONENTS) for n in gobuild.COMPONENTS[c]["commands"]):
+            print(gobuild.binary(name))
+    elif args.command == "up":
+        up(state, args)
+    elif args.command == "down":
+        names = component_names(args.components or list(COMPONENTS))
+        if "controlplane" in names:
+            names = list(COMPONENTS)  # nothing may outlive the control plane it watches
+        if "authorino" in names:
+            authorino.down(state)
+        if "controlplane" in names:
+            controlplane.down(state, args.purge)
+    elif args.command == "status":
+        names = component_names(args.components or ["controlplane"])
+        running = {"controlplane": controlplane.status(state), "authorino": authorino.status(state)}
+        return 0 if all(running[n] for n in names) else 1
+    elif args.command == "kubeconfig":
+        if not state.kubeconfig.exists():
+            raise TestWorldError(f"no kubeconfig in {state.root}; run `python -m testworld up` first")
+        print(state.kubeconfig)
+    elif args.command == "env":
+        bindir = sorted({str(gobuild.binary(n).parent) for s in gobuild.COMPONENTS.values() for n in s["commands"]})
+        print(f"export KUBECONFIG={state.kubeconfig}")
+        print(f"export PATH={':'.join(bindir)}:$PATH")
+    elif args.command == "install-crds":
+        controlplane.install_crds(state, args.mirror.resolve())
+    elif args.command == "register-nodes":
+        controlplane.register_nodes(state, list(args.names) + controlplane.catalog_nodes(args.catalog), args.gpus)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    try:
+        return run(args)
+    except TestWorldError as exc:
+        log(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        controlplane.down(State(args.state_dir.resolve()))
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

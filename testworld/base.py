@@ -1,0 +1,144 @@
+"""What every component of the test world shares: where things live, errors, logs, processes.
+
+A component is a module of this package with a process to build, start, check and stop; its state
+(pids, ports) lives in one state directory (``State``), its log in ``<state>/logs/<name>.log``;
+processes are stopped by pid, never by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+REPO = PACKAGE.parent
+DEFAULT_STATE = REPO / ".cache" / "controlplane"
+CACHE = Path(os.environ.get("TOKENLABS_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+             / "tokenlabs")
+
+
+class TestWorldError(Exception):
+    """A failure with a message meant for the operator."""
+
+    __test__ = False  # not a pytest test class
+
+
+def log(msg: str, who: str = "testworld") -> None:
+    print(f"{who}: {msg}", file=sys.stderr, flush=True)
+
+
+def state_dir_from_env() -> Path:
+    return Path(os.environ.get("TOKENLABS_CONTROLPLANE_DIR", DEFAULT_STATE))
+
+
+class State:
+    def __init__(self, root: Path):
+        self.root = root
+        self.pki = root / "pki"
+        self.data = root / "etcd-data"
+        self.logs = root / "logs"
+        self.file = root / "state.json"
+
+    def load(self) -> dict:
+        try:
+            return json.loads(self.file.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def save(self, content: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.file.write_text(json.dumps(content, indent=2))
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "admin.kubeconfig"
+
+    def component_file(self, name: str) -> Path:
+        """Where a component other than the control plane keeps its pids and ports."""
+        return self.root / f"{name}.json"
+
+    def load_component(self, name: str) -> dict:
+        try:
+            return json.loads(self.component_file(name).read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def save_component(self, name: str, content: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.component_file(name).write_text(json.dumps(content, indent=2))
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``port`` can be bound on ``host`` ("" = every interface)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def alive(pid: int | None, name: str) -> bool:
+    """True if ``pid`` runs the binary ``name`` (and is not a zombie)."""
+    if not pid:
+        return False
+    for attempt in range(20):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        if state in ("Z", "X"):
+            return False
+        if cmdline:
+            return os.path.basename(cmdline.split(b"\0")[0].decode()) == name
+        # Just forked: the new image's argv is not visible yet.
+        time.sleep(0.01 * (attempt + 1))
+    return True
+
+
+def spawn(state: State, name: str, argv: list[str], env: dict | None = None) -> int:
+    """Start ``argv`` in its own session, logging to ``logs/<name>.log``; returns the pid."""
+    state.logs.mkdir(parents=True, exist_ok=True)
+    with open(state.logs / f"{name}.log", "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True, close_fds=True)
+    return proc.pid
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def stop_pid(pid: int, name: str, timeout: float = 15.0) -> None:
+    if not alive(pid, name):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid, name):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if not alive(pid, name):
+            return
+        time.sleep(0.1)
+    raise TestWorldError(f"{name} (pid {pid}) did not stop")
