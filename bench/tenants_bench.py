@@ -1,9 +1,12 @@
-"""Benchmark: tokenlabs.inference.tenants vs kubernetes.core.k8s for N tenant Secrets.
+"""Benchmark: onboarding N tenants as users do (tenants.yml), the tenants module alone, and kubernetes.core.k8s.
 
 Starts its own control plane (testworld.controlplane, --port 0, state under .cache),
 then for every N measures the wall time of the whole ansible-playbook run and
 the number of writes the API server logged (audit log), for a first apply and
-for an unchanged rerun, plus the peak RSS our module reports (stats.peak_rss_kb).
+for an unchanged rerun, plus the peak RSS our module reports (stats.peak_rss_kb):
+``tenants.yml`` with inventory/local (the role path: platform defaults, the
+tenants role and its key report), a play that calls the module alone, and
+kubernetes.core.k8s.
 
     .venv/bin/python bench/tenants_bench.py [--sizes 100,1000,10000] [--k8s-max 1000] [--loop-max 100]
 
@@ -90,11 +93,30 @@ class Bench:
         result = doc["plays"][0]["tasks"][-1]["hosts"]["localhost"]
         return elapsed, result
 
-    def measure(self, label, namespace, tasks, extra_vars):
+    def playbook(self, name, playbook, extra_vars):
+        """``ansible-playbook <playbook> -i inventory/local``: returns (seconds, the tenants task's result)."""
+        vars_file = self.work / (name + "-vars.json")
+        vars_file.write_text(json.dumps(extra_vars))
+        env = dict(os.environ, K8S_AUTH_KUBECONFIG=self.kubeconfig, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+        start = time.time()
+        proc = subprocess.run([str(PLAYBOOK), str(REPO / playbook), "-i", str(REPO / "inventory" / "local"),
+                               "-e", "@%s" % vars_file], capture_output=True, text=True, env=env, cwd=str(REPO),
+                              check=False)
+        elapsed = time.time() - start
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed:\n%s\n%s" % (name, proc.stdout[-3000:], proc.stderr[-3000:]))
+        tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
+        result = next(t["hosts"]["localhost"] for t in tasks if t["task"]["name"].endswith("Reconcile the tenants"))
+        return elapsed, result
+
+    def measure(self, label, namespace, tasks, extra_vars, playbook=None):
         rows = []
         for phase in ("first apply", "unchanged rerun"):
             mark = self.mark()
-            elapsed, result = self.play("%s-%s" % (label, phase.split()[0]), tasks, extra_vars)
+            name = "%s-%s" % (label, phase.split()[0])
+            elapsed, result = (self.playbook(name, playbook, extra_vars) if playbook
+                               else self.play(name, tasks, extra_vars))
             writes = self.writes_since(mark, namespace)
             rss = (result.get("stats") or {}).get("peak_rss_kb")
             rows.append((phase, elapsed, writes, result.get("changed"), rss))
@@ -127,6 +149,15 @@ def main(argv=None):
     table = []
     try:
         for n in sizes:
+            ns = "bench-role-%d" % n
+            bench.kubectl("create", "namespace", ns)
+            tenants = [{"name": "t%05d" % i, "tier": tiers[i % 3]} for i in range(n)]
+            role_vars = {"tokenlabs_tenants": tenants, "tokenlabs_kuadrant_namespace": ns,
+                         "tokenlabs_tenant_key_dir": str(work / ("keys-role-%d" % n))}
+            for row in bench.measure("role-%d" % n, ns, None, role_vars, playbook="tenants.yml"):
+                table.append((n, "tenants.yml (role, what users run)") + row)
+            print_row(table[-2]), print_row(table[-1])
+
             ns = "bench-ours-%d" % n
             bench.kubectl("create", "namespace", ns)
             tenants = [{"name": "t%05d" % i, "tier": tiers[i % 3]} for i in range(n)]
@@ -134,7 +165,7 @@ def main(argv=None):
                 "tenants": "{{ bench_tenants }}", "tiers": TIERS, "namespace": ns,
                 "key_dir": str(work / ("keys-%d" % n))}}
             for row in bench.measure("ours-%d" % n, ns, [task], {"bench_tenants": tenants}):
-                table.append((n, "tokenlabs.inference.tenants") + row)
+                table.append((n, "tokenlabs.inference.tenants (module alone)") + row)
             print_row(table[-2]), print_row(table[-1])
 
             if n <= args.k8s_max:
@@ -167,6 +198,13 @@ def main(argv=None):
     print("|---:|---|---|---:|---:|---|---:|")
     for row in table:
         print(format_row(row))
+    print()
+    for n in sizes:
+        for phase in ("first apply", "unchanged rerun"):
+            role = [r[3] for r in table if r[0] == n and r[1].startswith("tenants.yml") and r[2] == phase]
+            module = [r[3] for r in table if r[0] == n and r[1].startswith("tokenlabs.inference") and r[2] == phase]
+            if role and module:
+                print("N=%d %s: tenants.yml takes %.2fx the module call" % (n, phase, role[0] / module[0]))
 
 
 def format_row(row):

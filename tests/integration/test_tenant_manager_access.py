@@ -257,7 +257,7 @@ def test_sync_tenants_job_with_the_tenant_manager_token(control_plane, awx):
                  "tokenlabs_tenant_key_dir": str(key_dir), "awx_job_id": 42}  # AWX sets awx_job_id
     first = awx("Sync tenants", {}, inventory)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "waits in Secret %s/" % HANDOVER_NS in first.stdout  # the job container's key files are lost
+    assert "in hand-over Secrets (namespace %s)" % HANDOVER_NS in first.stdout  # the job container's key files are lost
     for name in ("inv-a", "inv-b"):
         assert list(_handovers(control_plane, name).values()) == [(key_dir / (name + ".key")).read_text().strip()]
     for name in ("inv-a", "inv-b"):

@@ -33,7 +33,8 @@ def test_tenants_role_creates_namespace_and_tenants_then_reruns_without_writes(c
     first = control_plane.ansible_playbook(play, "-e", extra)
     assert first.returncode == 0, first.stdout[-3000:]
     assert "changed=2" in first.stdout  # namespace + tenants
-    assert "New key for tenant demo-free written to" in " ".join(first.stdout.split())
+    report = " ".join(first.stdout.split())
+    assert "written (mode 0600, one <tenant>.key each) to" in report and "demo-free" in report
     run = Runner(control_plane, ns, tmp_path)
     assert run.secret_names() == ["tenant-demo-free", "tenant-demo-pro"]
     for name in ("demo-free", "demo-pro"):

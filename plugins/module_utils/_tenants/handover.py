@@ -93,3 +93,30 @@ class Handover(object):
                 self.api.delete(secrets_path(self.namespace, meta["name"]), missing_ok=True)
                 removed.append(meta["name"])
         return sorted(removed)
+
+
+def new_keys_report(key_files, handovers, handover_ttl, shown=5):
+    """Where a run's new keys went, as a few lines for the job log (names only, never a key).
+
+    ``key_files`` maps tenant -> key file, ``handovers`` tenant -> ``namespace/secret``. One line per
+    destination with the count, the place and the first ``shown`` tenant names, however many tenants
+    the run onboarded: a job with ten thousand new keys prints two lines, not ten thousand.
+    """
+    def names(mapping):
+        listed = sorted(mapping)
+        more = len(listed) - shown
+        return ", ".join(listed[:shown]) + (" and %d more" % more if more > 0 else "")
+
+    lines = []
+    if key_files:
+        directories = sorted(set(path.rsplit("/", 1)[0] if "/" in path else "." for path in key_files.values()))
+        lines.append("%d new key%s written (mode 0600, one <tenant>.key each) to %s: %s"
+                     % (len(key_files), "" if len(key_files) == 1 else "s", ", ".join(directories), names(key_files)))
+    if handovers:
+        namespaces = sorted(set(ref.split("/", 1)[0] for ref in handovers.values()))
+        lines.append("%d new key%s wait%s in hand-over Secrets (namespace %s) for %s: %s. Pick one up with: "
+                     "ansible-playbook tokenlabs.inference.tenant_key_pickup -e tenant_name=<name> "
+                     "-e tenant_key_file=<file>"
+                     % (len(handovers), "" if len(handovers) == 1 else "s", "s" if len(handovers) == 1 else "",
+                        ", ".join(namespaces), handover_ttl, names(handovers)))
+    return lines

@@ -65,3 +65,14 @@ def test_a_missing_hand_over_namespace_says_what_creates_it():
         assert KEY_A not in str(err)
     else:
         raise AssertionError("a missing namespace must fail")
+
+
+def test_new_keys_report_is_a_few_lines_for_any_number_of_keys():
+    files = {"t%05d" % i: "/keys/t%05d.key" % i for i in range(10000)}
+    lines = handover.new_keys_report(files, {}, "24h")
+    assert lines == ["10000 new keys written (mode 0600, one <tenant>.key each) to /keys: t00000, t00001, t00002, "
+                     "t00003, t00004 and 9995 more"]
+    one = handover.new_keys_report({"acme": "/k/acme.key"}, {"acme": "ops/key-handover-acme-1"}, "24h")
+    assert one[0] == "1 new key written (mode 0600, one <tenant>.key each) to /k: acme"
+    assert one[1].startswith("1 new key waits in hand-over Secrets (namespace ops) for 24h: acme. Pick one up")
+    assert handover.new_keys_report({}, {}, "24h") == []
