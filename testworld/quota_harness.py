@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from testworld.base import CACHE, PACKAGE, REPO, TestWorldError
@@ -31,10 +32,10 @@ def build() -> Path:
     """Build the harness (a no-op when cargo finds it up to date); returns the binary."""
     cargo = shutil.which("cargo")
     if not cargo:
-        raise HarnessError("cargo is missing: the quota conformance tests build testworld/rust/quota_harness (Rust) with it; "
-                           "install Rust (rustup or the Debian cargo package)")
-    prerequisites = subprocess.run([str(REPO / "scripts" / "prerequisites"), "conformance"], capture_output=True,
-                                   text=True, check=False)
+        raise HarnessError("cargo is missing: the quota conformance tests build testworld/rust/quota_harness (Rust) "
+                           "with it; install Rust (rustup or the Debian cargo package)")
+    prerequisites = subprocess.run([sys.executable, str(REPO / "scripts" / "prerequisites.py"), "conformance"],
+                                   capture_output=True, text=True, check=False)
     if prerequisites.returncode != 0:
         raise HarnessError(f"the quota harness cannot be built here:\n{prerequisites.stderr.strip()}")
     env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))

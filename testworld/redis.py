@@ -22,7 +22,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if not binary:
             raise TestWorldError("redis-server is missing: the quota conformance tests start one on loopback; "
-                               "install the Debian package redis-server (scripts/bootstrap does)")
+                                 "install the Debian package redis-server (scripts/prerequisites.py does)")
         directory.mkdir(parents=True, exist_ok=True)
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))

@@ -14,7 +14,7 @@ def new_keys_report(result, handover_ttl, shown=5):
     """``tenants``/``tenant`` result -> a few lines saying where the run's new keys went."""
     result = result or {}
     return handover.new_keys_report(dict(result.get("key_files") or {}), dict(result.get("handovers") or {}),
-                                     str(handover_ttl), int(shown))
+                                    str(handover_ttl), int(shown))
 
 
 class FilterModule(object):

@@ -1,4 +1,4 @@
-"""scripts/prerequisites asks the package manager, not the file system, and names what is missing.
+"""scripts/prerequisites.py asks the package manager, not the file system, and names what is missing.
 
 A fake ``dpkg-query`` on PATH plays the package database: the machine image's ``libclang-cpp14``
 (whose ``libclang-cpp.so.14`` fooled the old glob) must not count as ``libclang-dev``.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "prerequisites"
+SCRIPT = REPO / "scripts" / "prerequisites.py"
 
 FAKE_DPKG_QUERY = """#!/bin/sh
 # fake dpkg-query: installed packages are the lines of $FAKE_DPKG_INSTALLED ("name file...")
@@ -92,13 +92,13 @@ def test_everything_present_passes(machine, tmp_path):
 
 
 def test_stages_without_a_control_plane_need_no_go_and_no_packages(machine):
-    env, _ = machine
+    env = machine[0]
     proc = run(dict(env, PATH=str(Path(env["PATH"].split(":")[0]))), "unit", "lint", "sanity", "build")
     assert "go is missing" not in proc.stderr and "Debian package" not in proc.stderr
 
 
 def test_unknown_stage_is_refused_with_the_allowed_ones(machine):
-    env, _ = machine
+    env = machine[0]
     proc = run(env, "nope")
     assert proc.returncode == 2
     assert "unknown stage(s) nope (allowed: unit lint sanity build integration conformance demo)" in proc.stderr

@@ -50,6 +50,7 @@ TENANT_RUN_ARG_SPEC = {
     "handover_ttl": {"type": "str", "default": "24h"},
 }
 
+
 def argument_spec(*parts):
     """A fresh argument spec merged from ``parts`` (dicts of option specs)."""
     spec = {}

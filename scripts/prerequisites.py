@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """What the machine must have for the named test stages (or the demo), checked before anything long runs.
 
-    scripts/prerequisites [--install] [STAGE ...]     stages: unit lint sanity build integration conformance demo
+    python3 scripts/prerequisites.py [--install] [STAGE ...]   stages: unit lint sanity build integration conformance demo
 
 Commands are checked on PATH with their version where one matters (Python, Go); Debian packages are
 checked by asking the package manager (``dpkg-query``), never by globbing for library files: a glob
