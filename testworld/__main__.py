@@ -1,14 +1,16 @@
 """python -m testworld: one command line over the test world.
 
     python -m testworld build [COMPONENT ...]       build/cache the pinned binaries (all by default)
-    python -m testworld up [controlplane|authorino ...] [--port N] [--grpc-port N] [--http-port N]
+    python -m testworld up [COMPONENT ...] [--port N] [--grpc-port N] [--http-port N]
+                                                   components: controlplane kube-scheduler kube-controller-manager
+                                                   kwok device-plugin authorino; "cluster" = the first five
     python -m testworld down [COMPONENT ...] [--purge]   stop components (default: all, watchers first), by pid
     python -m testworld status [COMPONENT ...]     what runs where (exit 1 if a named component -- by default
                                                    the control plane -- is stopped)
     python -m testworld env                        shell exports (KUBECONFIG, PATH with the binaries)
     python -m testworld kubeconfig                 the admin kubeconfig path
     python -m testworld install-crds DIR           server-side apply every CRD under DIR
-    python -m testworld register-nodes [NAME ...] [--catalog FILE ...] [--gpus N]
+    python -m testworld register-nodes [NAME ...] [--catalog FILE ...] [--gpus N] [--inventory HOSTS_FILE]
 
 State (pids, ports, certificates, logs) lives in --state-dir (default $TOKENLABS_CONTROLPLANE_DIR or
 .cache/controlplane); binaries in $TOKENLABS_CACHE (default ~/.cache/tokenlabs).
@@ -22,11 +24,14 @@ import os
 import sys
 from pathlib import Path
 
-from testworld import authorino, controlplane, gobuild
+from testworld import authorino, controller_manager, controlplane, device_plugin, gobuild, kwok, scheduler
 from testworld.base import State, TestWorldError, log, state_dir_from_env
 
-# Start order; `down` stops them in reverse (Authorino watches the control plane).
-COMPONENTS = {"controlplane": controlplane, "authorino": authorino}
+# Start order; `down` stops them in reverse (everything else watches the control plane).
+COMPONENTS = {"controlplane": controlplane, "kube-scheduler": scheduler, "kube-controller-manager": controller_manager,
+              "kwok": kwok, "device-plugin": device_plugin, "authorino": authorino}
+# The cluster behind the API server: scheduler, controllers, simulated nodes, the GPU as the device plugin offers it.
+CLUSTER = ("controlplane", "kube-scheduler", "kube-controller-manager", "kwok", "device-plugin")
 
 
 def parse(argv):
@@ -37,7 +42,7 @@ def parse(argv):
     p_build.add_argument("components", nargs="*", help="Go wrapper modules to build: %s (default: all)"
                          % ", ".join(sorted(gobuild.COMPONENTS)))
     p_up = sub.add_parser("up", help="start components (default: the control plane)")
-    p_up.add_argument("components", nargs="*", help="controlplane, authorino (in this order)")
+    p_up.add_argument("components", nargs="*", help="%s, or cluster (default: controlplane)" % ", ".join(COMPONENTS))
     p_up.add_argument("--port", type=int, default=int(os.environ.get("TOKENLABS_APISERVER_PORT", "6443")),
                       help="kube-apiserver port on 127.0.0.1 (0 = pick a free one)")
     p_up.add_argument("--grpc-port", type=int, default=0, help="Authorino's gRPC ext_authz port (0 = pick one)")
@@ -45,7 +50,7 @@ def parse(argv):
     p_up.add_argument("--timeout", type=float, default=90.0)
     p_up.add_argument("--log-level", default="info", choices=("debug", "info", "error"), help="Authorino's log level")
     p_down = sub.add_parser("down", help="stop components (default: all)")
-    p_down.add_argument("components", nargs="*", help="controlplane, authorino (default: all)")
+    p_down.add_argument("components", nargs="*", help="%s (default: all)" % ", ".join(COMPONENTS))
     p_down.add_argument("--purge", action="store_true", help="also delete certificates, etcd data and logs")
     p_status = sub.add_parser("status", help="what runs where")
     p_status.add_argument("components", nargs="*", help="components whose state sets the exit code "
@@ -59,10 +64,14 @@ def parse(argv):
     p_nodes.add_argument("--catalog", type=Path, nargs="+", default=[],
                          help="YAML files defining tokenlabs_models (the last that does wins): register its nodes")
     p_nodes.add_argument("--gpus", type=int, default=1, help="nvidia.com/gpu each node offers (default 1)")
+    p_nodes.add_argument("--inventory", type=Path,
+                         help="an inventory's hosts.yml: register its controllers and GPU workers as their kubelets "
+                              "would (labels, taints, arch, CPU, memory; nvidia.com/gpu from the device plugin)")
     return parser.parse_args(argv)
 
 
 def component_names(names):
+    names = [n for name in names for n in (CLUSTER if name == "cluster" else (name,))]
     unknown = [n for n in names if n not in COMPONENTS]
     if unknown:
         raise TestWorldError(f"unknown component(s) {', '.join(unknown)}; allowed: {', '.join(COMPONENTS)}")
@@ -78,9 +87,11 @@ def up(state: State, args) -> None:
             if not 0 <= args.port <= 65535:
                 raise TestWorldError(f"--port {args.port} is not a TCP port (0-65535)")
             controlplane.up(state, args.port, args.timeout)
-        else:
+        elif name == "authorino":
             info = authorino.up(state, args.grpc_port, args.http_port, min(args.timeout, 60.0), args.log_level)
             print(json.dumps({k: info[k] for k in ("pid", "grpc_port", "http_port", "health_port")}))
+        else:
+            COMPONENTS[name].up(state, timeout=args.timeout)
 
 
 def run(args) -> int:
@@ -98,13 +109,14 @@ def run(args) -> int:
         names = component_names(args.components or list(COMPONENTS))
         if "controlplane" in names:
             names = list(COMPONENTS)  # nothing may outlive the control plane it watches
-        if "authorino" in names:
-            authorino.down(state)
-        if "controlplane" in names:
-            controlplane.down(state, args.purge)
+        for name in reversed(list(COMPONENTS)):
+            if name == "controlplane" and name in names:
+                controlplane.down(state, args.purge)
+            elif name in names:
+                COMPONENTS[name].down(state)
     elif args.command == "status":
         names = component_names(args.components or ["controlplane"])
-        running = {"controlplane": controlplane.status(state), "authorino": authorino.status(state)}
+        running = {name: module.status(state) for name, module in COMPONENTS.items()}
         return 0 if all(running[n] for n in names) else 1
     elif args.command == "kubeconfig":
         if not state.kubeconfig.exists():
@@ -117,7 +129,10 @@ def run(args) -> int:
     elif args.command == "install-crds":
         controlplane.install_crds(state, args.mirror.resolve())
     elif args.command == "register-nodes":
-        controlplane.register_nodes(state, list(args.names) + controlplane.catalog_nodes(args.catalog), args.gpus)
+        if args.inventory:
+            controlplane.register_inventory_nodes(state, args.inventory)
+        if args.names or args.catalog or not args.inventory:
+            controlplane.register_nodes(state, list(args.names) + controlplane.catalog_nodes(args.catalog), args.gpus)
     return 0
 
 

@@ -142,3 +142,67 @@ def stop_pid(pid: int, name: str, timeout: float = 15.0) -> None:
             return
         time.sleep(0.1)
     raise TestWorldError(f"{name} (pid {pid}) did not stop")
+
+
+def http_ok(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+    """GET ``url`` (TLS without verification: loopback health endpoints with self-signed serving certs)."""
+    import ssl  # pylint: disable=import-outside-toplevel
+    import urllib.request  # pylint: disable=import-outside-toplevel
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=ctx) as resp:
+            return resp.status == 200, resp.read().decode(errors="replace")[:300]
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        return False, str(exc)
+
+
+def start_process(state: State, name: str, argv: list[str], ready, timeout: float = 60.0, env: dict | None = None,
+                  binary_name: str | None = None, info: dict | None = None) -> dict:
+    """Start one component process, wait until ``ready()`` says ``(True, _)``; record its pid and ``info``.
+
+    Already running and ready: nothing is started. A process that exits or is not ready in time is stopped
+    and its last log lines are raised.
+    """
+    current = state.load_component(name)
+    binary_name = binary_name or os.path.basename(argv[0])
+    if current and alive(current.get("pid"), binary_name) and ready()[0]:
+        return current
+    stop_process(state, name)
+    log_path = state.logs / f"{name}.log"
+    pid = spawn(state, name, argv, env=env)
+    current = dict(info or {}, pid=pid, binary=binary_name, log=str(log_path), started_at=time.time())
+    state.save_component(name, current)
+    deadline = time.monotonic() + timeout
+    detail = ""
+    while time.monotonic() < deadline:
+        if not alive(pid, binary_name):
+            stop_process(state, name)
+            raise TestWorldError(f"{name} exited during start-up; last log lines:\n{tail(log_path)}")
+        ok, detail = ready()
+        if ok:
+            log(f"{name} ready (pid {pid}, log {log_path})", name)
+            return current
+        time.sleep(0.3)
+    stop_process(state, name)
+    raise TestWorldError(f"{name} not ready after {timeout:.0f}s ({detail}); last log lines:\n{tail(log_path)}")
+
+
+def stop_process(state: State, name: str) -> None:
+    """Stop a component's process by its recorded pid; nothing is left running."""
+    current = state.load_component(name)
+    if current.get("pid"):
+        stop_pid(current["pid"], current.get("binary") or name)
+        current["pid"] = None
+        state.save_component(name, current)
+
+
+def process_status(state: State, name: str, ready=None) -> bool:
+    current = state.load_component(name)
+    if not alive(current.get("pid"), current.get("binary") or name):
+        print(f"{name} stopped (state {state.root})")
+        return False
+    ok, detail = ready() if ready else (True, "")
+    print(f"{name} {'ready' if ok else 'not ready: ' + detail}: pid {current['pid']}, log {current.get('log')}")
+    return ok

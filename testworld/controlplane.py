@@ -69,9 +69,33 @@ def make_pki(pki: Path) -> None:
         os.chmod(key, 0o600)
 
 
-def write_kubeconfig(state: State, port: int) -> None:
+def identity_kubeconfig(state: State, name: str, subject: str) -> Path:
+    """A kubeconfig of its own for a component (client certificate ``subject``, signed by the local CA).
+
+    Each controller of the test world talks to the API server as itself, so the audit log tells its
+    writes from the collection's (``user.username`` is the certificate's CN).
+    """
+    info = state.load()
+    if not info.get("port"):
+        raise TestWorldError("the control plane has not been started in this state directory; "
+                             "run `python -m testworld up` first")
     pki = state.pki
-    content = f"""apiVersion: v1
+    if not (pki / f"{name}.crt").exists():
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", subject, cwd=pki)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.crt", "-days", "3650", "-extfile", "client.ext", cwd=pki)
+        os.chmod(pki / f"{name}.key", 0o600)
+    path = state.root / "kubeconfigs" / f"{name}.kubeconfig"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(kubeconfig_text(state, info["port"], name))
+    os.chmod(path, 0o600)
+    return path
+
+
+def kubeconfig_text(state: State, port: int, user: str) -> str:
+    pki = state.pki
+    return f"""apiVersion: v1
 kind: Config
 clusters:
 - name: tokenlabs-local
@@ -79,16 +103,19 @@ clusters:
     server: https://127.0.0.1:{port}
     certificate-authority: {pki / 'ca.crt'}
 users:
-- name: tokenlabs-admin
+- name: {user}
   user:
-    client-certificate: {pki / 'admin.crt'}
-    client-key: {pki / 'admin.key'}
+    client-certificate: {pki / f'{user}.crt'}
+    client-key: {pki / f'{user}.key'}
 contexts:
 - name: tokenlabs-local
-  context: {{cluster: tokenlabs-local, user: tokenlabs-admin}}
+  context: {{cluster: tokenlabs-local, user: {user}}}
 current-context: tokenlabs-local
 """
-    state.kubeconfig.write_text(content)
+
+
+def write_kubeconfig(state: State, port: int) -> None:
+    state.kubeconfig.write_text(kubeconfig_text(state, port, "admin"))
     os.chmod(state.kubeconfig, 0o600)
 
 
@@ -263,6 +290,65 @@ def node_object(name: str, gpus: int) -> dict:
                          "bootID": ""},
         },
     }
+
+
+# What the inventory's hosts report when their kubelets register (the cluster of `up cluster`): a DGX Spark
+# (GB10: 20 Arm cores, 128 GB unified memory), labelled and tainted as roles/microk8s does it; its
+# nvidia.com/gpu comes from the device plugin (testworld.device_plugin), not from registration.
+GPU_NODE_LABELS = {"tokenlabs.io/accelerator": "nvidia-gb10", "nvidia.com/gpu.present": "true"}
+GPU_NODE_TAINTS = [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+
+
+def inventory_node_object(name: str, gpu_worker: bool) -> dict:
+    """A Node as the inventory's host registers it: a GB10 GPU worker, or a CPU controller."""
+    if gpu_worker:
+        node = node_object(name, 0)
+        node["metadata"]["labels"].update(GPU_NODE_LABELS)
+        node["spec"] = {"taints": [dict(t) for t in GPU_NODE_TAINTS]}
+        for key in ("capacity", "allocatable"):
+            node["status"][key].pop("nvidia.com/gpu")
+        return node
+    node = node_object(name, 0)
+    labels = node["metadata"]["labels"]
+    labels.pop("nvidia.com/gpu.present")
+    labels.update({"kubernetes.io/arch": "amd64", "beta.kubernetes.io/arch": "amd64"})
+    node["status"].update({"capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                           "allocatable": {"cpu": "8", "memory": "31Gi", "pods": "110"}})
+    node["status"]["nodeInfo"].update({"architecture": "amd64", "osImage": "Ubuntu 24.04 (stand-in)"})
+    return node
+
+
+def inventory_hosts(hosts_file: Path) -> dict:
+    """``{host: is_gpu_worker}`` of an inventory's microk8s_controllers and microk8s_gpu_workers groups."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    try:
+        doc = yaml.safe_load(hosts_file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise TestWorldError(f"cannot read the inventory {hosts_file}: {exc}")
+    groups = (((doc.get("all") or {}).get("children") or {}).get("microk8s") or {}).get("children") or {}
+    hosts = {name: False for name in ((groups.get("microk8s_controllers") or {}).get("hosts") or {})}
+    hosts.update({name: True for name in ((groups.get("microk8s_gpu_workers") or {}).get("hosts") or {})})
+    if not hosts:
+        raise TestWorldError(f"{hosts_file} has no hosts in microk8s_controllers or microk8s_gpu_workers")
+    return hosts
+
+
+def register_inventory_nodes(state: State, hosts_file: Path) -> list[str]:
+    """Register the inventory's hosts as their kubelets would (KWOK then keeps them Ready)."""
+    if not status(state):
+        raise TestWorldError("the control plane is not running; run `python -m testworld up` first")
+    existing = set(kubectl(state, "get", "nodes", "-o", "name").stdout.split())
+    hosts = inventory_hosts(hosts_file)
+    for name, gpu_worker in sorted(hosts.items()):
+        if "node/" + name in existing:
+            continue
+        proc = subprocess.run([str(binary("kubectl")), f"--kubeconfig={state.kubeconfig}", "create", "-f", "-"],
+                              input=json.dumps(inventory_node_object(name, gpu_worker)), capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            raise TestWorldError(f"registering node {name} failed: {proc.stderr.strip()}")
+    log(f"inventory nodes registered: {', '.join(sorted(hosts))}", NAME)
+    return sorted(hosts)
 
 
 def catalog_nodes(files: list[Path]) -> list[str]:

@@ -29,6 +29,12 @@ COMPONENTS = {
         "kubectl": "k8s.io/kubernetes/cmd/kubectl"}},
     "etcd": {"module": "go.etcd.io/etcd/server/v3", "commands": {
         "etcd": "go.etcd.io/etcd/server/v3"}},
+    # The cluster behind the API server, from the same wrapper module and go.sum as kube-apiserver.
+    "kube-controllers": {"module": "k8s.io/kubernetes", "dir": "kube", "commands": {
+        "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+        "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager"}},
+    # Simulated nodes and pods (no kubelet here).
+    "kwok": {"module": "sigs.k8s.io/kwok", "commands": {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}},
     "helm": {"module": "helm.sh/helm/v3", "commands": {
         "helm": "helm.sh/helm/v3/cmd/helm"}},
     # The version the kuadrant-operator 1.4.3 chart deploys. The Go checksum
@@ -40,12 +46,17 @@ COMPONENTS = {
 }
 
 
+def module_dir(component: str) -> Path:
+    """The wrapper module a component is built from (``go/<dir or component>``)."""
+    return GO_DIR / COMPONENTS[component].get("dir", component)
+
+
 def pinned_version(component: str) -> str:
-    gomod = (GO_DIR / component / "go.mod").read_text()
+    gomod = (module_dir(component) / "go.mod").read_text()
     module = COMPONENTS[component]["module"]
     m = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", gomod, re.M)
     if not m:
-        raise TestWorldError(f"{GO_DIR / component / 'go.mod'} does not require {module}")
+        raise TestWorldError(f"{module_dir(component) / 'go.mod'} does not require {module}")
     return m.group(1)
 
 
@@ -58,7 +69,7 @@ def ldflags(component: str) -> str:
     flags = "-s -w"
     if component == "authorino":
         flags += f" -X main.version={pinned_version(component)}"
-    if component == "kube":
+    if component in ("kube", "kube-controllers"):
         version = pinned_version(component)
         major, minor = version.lstrip("v").split(".")[:2]
         for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
@@ -70,7 +81,7 @@ def ldflags(component: str) -> str:
 def component_dir(component: str) -> Path:
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum"):
-        digest.update((GO_DIR / component / name).read_bytes())
+        digest.update((module_dir(component) / name).read_bytes())
     if ldflags(component) != "-s -w":
         digest.update(ldflags(component).encode())
     return CACHE / "bin" / f"{component}-{pinned_version(component)}-{digest.hexdigest()[:12]}"
@@ -113,7 +124,7 @@ def _build_one(component: str) -> None:
     for name, package in commands.items():
         proc = subprocess.run(
             [go, "build", "-trimpath", "-ldflags", ldflags(component), "-o", str(tmp / name), package],
-            cwd=GO_DIR / component, env=env, capture_output=True, text=True, check=False)
+            cwd=module_dir(component), env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             raise TestWorldError(f"go build of {package} failed:\n{proc.stderr[-4000:]}")

@@ -51,3 +51,30 @@ def test_every_component_is_started_and_stopped_by_the_command_line():
     for name, module in cli.COMPONENTS.items():
         for verb in ("up", "down", "status"):
             assert callable(getattr(module, verb, None)), f"testworld.{name} has no {verb}()"
+
+
+def test_device_plugin_stand_in_follows_the_time_slicing_config():
+    from testworld import device_plugin  # noqa: PLC0415
+    from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import gpu_sharing  # noqa: PLC0415
+
+    models = [{"node": "a"}, {"node": "b"}, {"node": "b", "replicas": 2}]
+    configs = gpu_sharing.device_plugin_config(models)["data"]
+    node = {"metadata": {"labels": {gpu_sharing.CONFIG_LABEL: "time-slicing-3"}}}
+    assert device_plugin.advertised(node, configs, "exclusive") == 3
+    assert device_plugin.advertised({"metadata": {"labels": {}}}, configs, "exclusive") == 1  # no label: default
+    assert device_plugin.advertised({"metadata": {"labels": {}}}, configs, None) == 1  # no config: no sharing
+    two_gpus = {"metadata": {"labels": {gpu_sharing.CONFIG_LABEL: "time-slicing-3", "nvidia.com/gpu.count": "2"}}}
+    assert device_plugin.advertised(two_gpus, configs, None) == 6
+
+
+def test_inventory_hosts_become_nodes_as_their_kubelets_register_them():
+    from testworld import controlplane  # noqa: PLC0415
+
+    hosts = controlplane.inventory_hosts(REPO / "inventory" / "example" / "hosts.yml")
+    assert hosts == {"controller": False, "spark-01": True, "spark-02": True}
+    spark = controlplane.inventory_node_object("spark-01", True)
+    assert spark["metadata"]["labels"]["kubernetes.io/arch"] == "arm64"
+    assert spark["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    assert "nvidia.com/gpu" not in spark["status"]["capacity"]  # the device plugin offers it
+    controller = controlplane.inventory_node_object("controller", False)
+    assert "nvidia.com/gpu.present" not in controller["metadata"]["labels"] and "spec" not in controller
