@@ -87,6 +87,10 @@ def pending_conditions(resources, names, condition_type):
     return k8s_objects.pending_conditions(resources, list(names), condition_type)
 
 
+def warning_events(events, names):
+    return k8s_objects.warning_events(_plain(events), list(names))
+
+
 def namespace_definition(name):
     return k8s_objects.namespace_definition(str(name))
 
@@ -141,6 +145,7 @@ class FilterModule(object):
             "modelservice_release": modelservice_release,
             "decode_deployment": decode_deployment,
             "pending_conditions": pending_conditions,
+            "warning_events": warning_events,
             "namespace_definition": namespace_definition,
             "helm_ownership_patch": helm_ownership_patch,
             "gpu_device_plugin_config": gpu_device_plugin_config,

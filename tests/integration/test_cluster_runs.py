@@ -243,3 +243,24 @@ def test_every_address_the_world_hands_out_is_loopback(cluster):
         for ip in [pod["status"].get("podIP")] + [i["ip"] for i in pod["status"].get("podIPs") or []]:
             if ip:
                 assert ipaddress.ip_address(ip) in LOOPBACK, pod["metadata"]["name"]
+
+
+def test_a_wait_that_times_out_says_why_in_the_clusters_words(cluster, tmp_path):
+    """k8s_wait (every role's wait) fails with the pending conditions and the workload's Warning events."""
+    ns = namespace(cluster)
+    cluster.apply(json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "engine", "namespace": ns},
+                              "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "engine"}},
+                                       "template": {"metadata": {"labels": {"app": "engine"}},
+                                                    "spec": gpu_pod("x", "controller", ns)["spec"]}}}))
+    play = tmp_path / "wait.yml"
+    play.write_text(yaml.safe_dump([{
+        "name": "Wait", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "roles": [{"role": "tokenlabs.inference.k8s_wait", "vars": {
+            "k8s_wait_api_version": "apps/v1", "k8s_wait_kind": "Deployment", "k8s_wait_namespace": ns,
+            "k8s_wait_names": ["engine"], "k8s_wait_condition": "Available", "k8s_wait_timeout": 6,
+            "k8s_wait_poll_interval": 2}}]}]))
+    proc = cluster.ansible_playbook(str(play))
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())
+    assert "did not reach Available=True within 6s" in out, out[-2000:]
+    assert "Insufficient nvidia.com/gpu" in out, out[-2000:]

@@ -44,6 +44,31 @@ def pending_conditions(resources, names, condition_type):
     return pending
 
 
+def warning_events(events, names, limit=5):
+    """Why named workloads are stuck, in the cluster's own words: their Warning events, newest first.
+
+    ``events`` are core/v1 Events of the namespace; an event counts for ``name`` when it is about the object
+    itself or about one it made (a Deployment's ReplicaSets ``<name>-<hash>`` and their pods). Returns
+    name -> up to ``limit`` distinct "Reason: message" strings (the scheduler's ``Insufficient nvidia.com/gpu``,
+    an admission refusal, a missing volume), so a failed wait says more than "not Available".
+    """
+    found = {}
+    ordered = sorted(events or [], key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or
+                     ((e.get("metadata") or {}).get("creationTimestamp")) or "", reverse=True)
+    for event in ordered:
+        if event.get("type") != "Warning":
+            continue
+        involved = (event.get("involvedObject") or {}).get("name") or ""
+        for name in names:
+            if involved != name and not involved.startswith(name + "-"):
+                continue
+            text = "%s: %s" % (event.get("reason", ""), (event.get("message") or "").strip())
+            bucket = found.setdefault(name, [])
+            if text not in bucket and len(bucket) < limit:
+                bucket.append(text)
+    return found
+
+
 def namespace_definition(name, part_of="token-labs"):
     """A Namespace labelled as part of the platform."""
     return {"apiVersion": "v1", "kind": "Namespace",

@@ -25,3 +25,18 @@ def test_helm_ownership_patch_and_namespace():
     assert patch["metadata"]["annotations"] == {"meta.helm.sh/release-name": "kuadrant-operator",
                                                 "meta.helm.sh/release-namespace": "kuadrant-system"}
     assert k8s_objects.namespace_definition("token-labs")["metadata"]["labels"] == {"app.kubernetes.io/part-of": "token-labs"}
+
+
+def test_warning_events_of_a_workload_and_what_it_made():
+    events = [
+        {"type": "Warning", "reason": "FailedScheduling", "message": "0/3 nodes are available: 1 Insufficient nvidia.com/gpu.",
+         "involvedObject": {"name": "engine-5df98577db-x2k4p"}, "lastTimestamp": "2026-12-03T07:00:02Z"},
+        {"type": "Warning", "reason": "FailedCreate", "message": 'pod rejected: RuntimeClass "nvidia" not found',
+         "involvedObject": {"name": "engine-5df98577db"}, "lastTimestamp": "2026-12-03T07:00:03Z"},
+        {"type": "Normal", "reason": "ScalingReplicaSet", "message": "Scaled up", "involvedObject": {"name": "engine"}},
+        {"type": "Warning", "reason": "FailedScheduling", "message": "other", "involvedObject": {"name": "engines-1"}},
+    ]
+    assert k8s_objects.warning_events(events, ["engine"]) == {"engine": [
+        'FailedCreate: pod rejected: RuntimeClass "nvidia" not found',
+        "FailedScheduling: 0/3 nodes are available: 1 Insufficient nvidia.com/gpu."]}
+    assert k8s_objects.warning_events([], ["engine"]) == {}
