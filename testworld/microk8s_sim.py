@@ -31,6 +31,7 @@ import argparse
 import fcntl
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -303,6 +304,22 @@ class Sim:
             print("Waiting for this node to finish joining the cluster. .. .. ..\nSuccessfully joined the cluster.")
         return 0
 
+    @property
+    def real_cluster(self):
+        """A real cluster (the test world's, with KWOK nodes) that drain/cordon/uncordon also act on, if any.
+
+        ``MICROK8S_SIM_KUBECONFIG`` and ``MICROK8S_SIM_KUBECTL`` name it: the node's cordon and the drain's
+        evictions (PodDisruptionBudgets included) then happen for real, by the real kubectl.
+        """
+        return os.environ.get("MICROK8S_SIM_KUBECONFIG") and os.environ.get("MICROK8S_SIM_KUBECTL")
+
+    def real_kubectl(self, args):
+        proc = subprocess.run([os.environ["MICROK8S_SIM_KUBECTL"], "--kubeconfig", os.environ["MICROK8S_SIM_KUBECONFIG"],
+                               *args], capture_output=True, text=True, check=False)
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr)
+        return proc.returncode
+
     def kubectl(self, args):
         if self.lock_path.exists():
             return self.err("The connection to the server 127.0.0.1:16443 was refused - did you specify the right host or port?", 1)
@@ -345,11 +362,15 @@ class Sim:
                 print("node/%s tainted" % name)
             elif verb in ("drain", "cordon"):
                 node["unschedulable"] = True
-                print("node/%s cordoned" % name + ("\nnode/%s drained" % name if verb == "drain" else ""))
+                if not self.real_cluster:
+                    print("node/%s cordoned" % name + ("\nnode/%s drained" % name if verb == "drain" else ""))
             else:
                 node["unschedulable"] = False
-                print("node/%s uncordoned" % name)
+                if not self.real_cluster:
+                    print("node/%s uncordoned" % name)
             self.save_cluster(cluster)
+            if self.real_cluster and verb in ("drain", "cordon", "uncordon"):
+                return self.real_kubectl(args)
             return 0
         if verb == "wait":
             print("\n".join("node/%s condition met" % n for n in sorted(nodes)))

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
-from support.cluster import ControlPlane
+from support.cluster import wait_for
 from testworld import controlplane
 from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import gpu_sharing
 
@@ -27,47 +24,6 @@ REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 GPU = "nvidia.com/gpu"
 CATALOG = yaml.safe_load((REPO / "inventory" / "example" / "group_vars" / "all" / "main.yml").read_text())
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("cluster")
-    base = [sys.executable, "-m", "testworld", "--state-dir", str(state_dir)]
-    proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "180", "cluster"], capture_output=True, text=True,
-                          check=False)
-    try:
-        if proc.returncode != 0:
-            pytest.fail(f"the cluster did not start:\n{proc.stderr}", pytrace=False)
-        nodes = subprocess.run(base + ["register-nodes", "--inventory", str(REPO / "inventory" / "example" / "hosts.yml")],
-                               capture_output=True, text=True, check=False)
-        if nodes.returncode != 0:
-            pytest.fail(f"registering the inventory's nodes failed:\n{nodes.stderr}", pytrace=False)
-        cp = ControlPlane(state_dir, json.loads((state_dir / "state.json").read_text()))
-        wait_for(lambda: all_nodes_ready(cp), 90, "every node Ready", cp)
-        yield cp
-    finally:
-        subprocess.run(base + ["down"], capture_output=True, text=True, check=False)
-
-
-def wait_for(predicate, timeout, what, cp=None):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.5)
-    detail = cp.kubectl("get", "nodes,pods", "-A", "-o", "wide", check=False).stdout if cp else ""
-    raise AssertionError(f"not reached in {timeout}s: {what}\n{detail}")
-
-
-def all_nodes_ready(cp):
-    """Every node Ready (KWOK's lease) and schedulable (the node lifecycle controller lifted the not-ready taint)."""
-    items = cp.kubectl_json("get", "nodes")["items"]
-    return len(items) >= 3 and all(
-        any(c["type"] == "Ready" and c["status"] == "True" for c in (n.get("status") or {}).get("conditions") or [])
-        and not any(t["key"].startswith("node.kubernetes.io/") for t in (n.get("spec") or {}).get("taints") or [])
-        for n in items)
 
 
 def namespace(cp):

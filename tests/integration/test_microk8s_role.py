@@ -52,6 +52,7 @@ def _os_names():
 class Simulation:
     def __init__(self, root: Path, gpu_hosts_with_gpu=None, unresolvable=(), host_overrides=True):
         self.root = root
+        self.extra_env = {}  # e.g. the real cluster the simulated kubectl's drain/uncordon also act on
         self.inventory = root / "inventory.yml"
         self.kubeconfig = root / "controller-files" / "kubeconfig"
         (root / "clusters").mkdir(parents=True)
@@ -112,6 +113,7 @@ class Simulation:
             "ANSIBLE_STDOUT_CALLBACK": "default",
         })
         env.pop("TOKENLABS_MIRROR", None)
+        env.update(self.extra_env)
         mark = self.calls_mark()
         proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(self.inventory),
                                "--limit", "microk8s", playbook, *extra],
@@ -294,6 +296,48 @@ def test_upgrade_refuses_to_skip_a_minor_version(sim):
     assert proc.returncode != 0
     assert "upgrade one Kubernetes minor version at a time" in proc.stdout
     assert mutating(proc.calls) == []
+
+
+def test_upgrade_drains_with_real_evictions(sim, cluster):
+    """upgrade.yml's drain and uncordon, run by the real kubectl against the test world's cluster.
+
+    The simulated hosts' ``microk8s kubectl drain|uncordon`` also act on the cluster of ``up cluster`` (KWOK nodes
+    named as the simulation's hosts): pods leave the drained nodes through the Eviction API (with a
+    PodDisruptionBudget in place, which the API server checks on every eviction; the roles create none), the real
+    scheduler and ReplicaSet controller put them back on the other node, and every node ends schedulable.
+    """
+    from testworld import controlplane  # noqa: PLC0415 - the node shape of the cluster world
+    for host, (group, _ips, _gpu) in TOPOLOGY.items():
+        if cluster.kubectl("get", "node", host, check=False).returncode != 0:
+            cluster.kubectl("create", "-f", "-", input=json.dumps(
+                controlplane.inventory_node_object(host, group == "microk8s_gpu_workers")))
+    cluster.kubectl("create", "namespace", "drain-test")
+    cluster.apply(json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "drain-test"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"nodeSelector": {"kubernetes.io/arch": "amd64"},
+                                       "containers": [{"name": "web", "image": "nginx:stand-in"}]}}}}))
+    cluster.apply(json.dumps({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                              "metadata": {"name": "web", "namespace": "drain-test"},
+                              "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}))
+    cluster.kubectl("rollout", "status", "deployment/web", "-n", "drain-test", "--timeout=60s")
+    before = {p["metadata"]["name"]: p["spec"]["nodeName"]
+              for p in cluster.kubectl_json("get", "pods", "-n", "drain-test")["items"]}
+    mark = cluster.audit_mark()
+    sim.extra_env = {"MICROK8S_SIM_KUBECONFIG": cluster.kubeconfig, "MICROK8S_SIM_KUBECTL": cluster.kubectl_bin}
+    try:
+        ok(sim.playbook("playbooks/upgrade.yml", "-e", "tokenlabs_microk8s_channel=1.37/stable"))
+    finally:
+        sim.extra_env = {}
+    evictions = [w for w in cluster.writes_since(mark, resource="pods", namespace="drain-test")
+                 if (w.get("objectRef") or {}).get("subresource") == "eviction"]
+    assert len(evictions) >= len(before), evictions  # every pod of the drained controllers left by eviction
+    cluster.kubectl("rollout", "status", "deployment/web", "-n", "drain-test", "--timeout=60s")
+    after = cluster.kubectl_json("get", "pods", "-n", "drain-test")["items"]
+    assert len(after) == 2 and not set(before) & {p["metadata"]["name"] for p in after}
+    nodes = cluster.kubectl_json("get", "nodes")["items"]
+    assert not any(n["spec"].get("unschedulable") for n in nodes)
 
 
 def test_preflight_names_architecture_and_os(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -124,3 +125,24 @@ class ControlPlane:
         if check and proc.returncode != 0:
             raise AssertionError(f"ansible-playbook {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc
+
+
+def wait_for(predicate, timeout, what, cp=None):
+    """Poll ``predicate`` until it returns something true; on timeout fail with the nodes and pods as they are."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.5)
+    detail = cp.kubectl("get", "nodes,pods", "-A", "-o", "wide", check=False).stdout if cp else ""
+    raise AssertionError(f"not reached in {timeout}s: {what}\n{detail}")
+
+
+def all_nodes_ready(cp, at_least: int = 1) -> bool:
+    """Every node Ready (KWOK's lease) and schedulable (the node lifecycle controller lifted the not-ready taint)."""
+    items = cp.kubectl_json("get", "nodes")["items"]
+    return len(items) >= at_least and all(
+        any(c["type"] == "Ready" and c["status"] == "True" for c in (n.get("status") or {}).get("conditions") or [])
+        and not any(t["key"].startswith("node.kubernetes.io/") for t in (n.get("spec") or {}).get("taints") or [])
+        for n in items)
