@@ -62,7 +62,7 @@ class Site:
     def apply_policies(self, tiers):
         result = self.runner.module("tier_policies", {
             "tiers": tiers, "target_kind": "Gateway", "target_name": GATEWAY,
-            "auth_policy_namespace": self.gateway_ns, "kuadrant_namespace": self.kuadrant_ns,
+            "target_namespace": self.gateway_ns, "kuadrant_namespace": self.kuadrant_ns,
             "tenant_selector": SELECTOR})[0]
         assert not result.get("failed"), result
         self.auth_policy = self.cp.kubectl_json("get", "authpolicy", "token-labs-auth", "-n", self.gateway_ns)
