@@ -18,7 +18,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from testworld.base import State, TestWorldError, alive, free_port, log, port_free, spawn, stop_pid, tail
+from testworld.base import (
+    State, TestWorldError, alive, free_port, http_ok, log, port_free, process_status, spawn, start_process, stop_pid,
+    tail)
 from testworld.gobuild import binary, build, pinned_version
 
 NAME = "controlplane"
@@ -91,6 +93,27 @@ def identity_kubeconfig(state: State, name: str, subject: str) -> Path:
     path.write_text(kubeconfig_text(state, info["port"], name))
     os.chmod(path, 0o600)
     return path
+
+
+def start_kube_binary(state: State, name: str, subject: str, extra_args: list[str], timeout: float) -> dict:
+    """Start a Kubernetes binary of the ``kube-controllers`` build (kube-scheduler, kube-controller-manager) as
+    its own user ``subject``, leader election off, its secure port (health only) on 127.0.0.1."""
+    build(["kube-controllers"])
+    kubeconfig = identity_kubeconfig(state, name, subject)
+    port = state.load_component(name).get("port") or free_port()
+    argv = [str(binary(name)), f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
+            f"--secure-port={port}", f"--cert-dir={state.root / 'certs' / name}", *extra_args, "--v=1"]
+    return start_process(state, name, argv, kube_binary_ready(port), timeout, info={"port": port})
+
+
+def kube_binary_ready(port: int):
+    return lambda: http_ok(f"https://127.0.0.1:{port}/healthz")
+
+
+def kube_binary_status(state: State, name: str) -> bool:
+    port = state.load_component(name).get("port")
+    return process_status(state, name, kube_binary_ready(port) if port else None)
 
 
 def kubeconfig_text(state: State, port: int, user: str) -> str:

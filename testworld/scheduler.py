@@ -10,25 +10,13 @@ only) on 127.0.0.1. It decides where every pod of the test world runs -- includi
 from __future__ import annotations
 
 from testworld import controlplane
-from testworld.base import State, free_port, http_ok, process_status, start_process, stop_process
-from testworld.gobuild import binary, build
+from testworld.base import State, stop_process
 
 NAME = "kube-scheduler"
 
 
-def _ready(port: int):
-    return lambda: http_ok(f"https://127.0.0.1:{port}/healthz")
-
-
 def up(state: State, timeout: float = 90.0) -> dict:
-    build(["kube-controllers"])
-    kubeconfig = controlplane.identity_kubeconfig(state, NAME, "/CN=system:kube-scheduler")
-    current = state.load_component(NAME)
-    port = current.get("port") or free_port()
-    argv = [str(binary(NAME)), f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
-            f"--secure-port={port}", f"--cert-dir={state.root / 'certs' / NAME}", "--v=1"]
-    return start_process(state, NAME, argv, _ready(port), timeout, info={"port": port})
+    return controlplane.start_kube_binary(state, NAME, "/CN=system:kube-scheduler", [], timeout)
 
 
 def down(state: State) -> None:
@@ -36,5 +24,4 @@ def down(state: State) -> None:
 
 
 def status(state: State) -> bool:
-    port = state.load_component(NAME).get("port")
-    return process_status(state, NAME, _ready(port) if port else None)
+    return controlplane.kube_binary_status(state, NAME)

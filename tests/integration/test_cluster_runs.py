@@ -109,9 +109,9 @@ def test_services_get_no_endpoints_because_the_api_server_refuses_loopback_addre
     controller's writes for the Ready loopback pods are refused; components of the test world dial pod IPs.
     """
     ns = namespace(cluster)
-    cluster.apply(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "one", "namespace": ns,
-                                                                               "labels": {"app": "one"}},
-                              "spec": {"containers": [{"name": "one", "image": "nginx:stand-in"}]}}))
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "one", "namespace": ns, "labels": {"app": "one"}},
+           "spec": {"containers": [{"name": "one", "image": "nginx:stand-in"}]}}
+    cluster.apply(json.dumps(pod))
     cluster.apply(json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "one", "namespace": ns},
                               "spec": {"selector": {"app": "one"}, "ports": [{"port": 80}]}}))
     cluster.kubectl("wait", "--for=condition=Ready", "pod/one", "-n", ns, "--timeout=60s")
