@@ -28,6 +28,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 SIM = REPO / "testworld" / "microk8s_sim.py"
 ADMIN_TOKEN = "SimAdminKubeconfigToken0123456789abcdef"
+# The addresses below (LAN, QSFP, MetalLB pool) are data inside the simulated MicroK8s CLI: the simulator prints
+# them and the role chooses among them, but nothing ever dials them (every host is connection: local). The
+# real-eviction drain test acts on the test world's cluster, whose node and pod IPs are loopback.
 TOPOLOGY = {
     # host: (group, ips [lan, qsfp], gpu)
     "controller": ("microk8s_controllers", ["192.168.1.75", "10.10.10.1"], False),
