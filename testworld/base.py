@@ -206,3 +206,26 @@ def process_status(state: State, name: str, ready=None) -> bool:
     ok, detail = ready() if ready else (True, "")
     print(f"{name} {'ready' if ok else 'not ready: ' + detail}: pid {current['pid']}, log {current.get('log')}")
     return ok
+
+
+def run_passes(name: str, one_pass, status_file: Path, interval: float) -> None:
+    """The loop of a stand-in controller: ``one_pass()`` every ``interval`` s, its result recorded in
+    ``status_file`` (what :func:`passes_ready` reads). A failed pass is logged and retried, as a controller would."""
+    while True:
+        try:
+            result = one_pass()
+            status_file.write_text(json.dumps({"synced_at": time.time(), "result": result}))
+        except Exception as exc:  # noqa: BLE001 - a failed pass is logged and retried
+            print(f"{name}: pass failed: {exc}", file=sys.stderr, flush=True)
+        time.sleep(interval)
+
+
+def passes_ready(status_file: Path, started: float):
+    """Readiness of a :func:`run_passes` process: a pass has finished since ``started``."""
+    def check():
+        try:
+            synced = json.loads(status_file.read_text())
+        except (OSError, ValueError):
+            return False, "no pass finished yet"
+        return synced.get("synced_at", 0) >= started, f"last pass: {synced}"
+    return check

@@ -24,7 +24,6 @@ allocatable) as the user ``system:device-plugin-standin``, so the audit log tell
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from testworld import controlplane
-from testworld.base import State, process_status, start_process, stop_process
+from testworld.base import State, passes_ready, process_status, run_passes, start_process, stop_process
 
 NAME = "device-plugin"
 RESOURCE = "nvidia.com/gpu"
@@ -96,27 +95,13 @@ def run(argv=None) -> int:
     args = parser.parse_args(argv)
     from kubernetes import client, config  # pylint: disable=import-outside-toplevel
     core = client.CoreV1Api(config.new_client_from_config(config_file=args.kubeconfig))
-    while True:
-        try:
-            counts = sync(core, args.namespace, args.config_map, args.default)
-            args.status_file.write_text(json.dumps({"synced_at": time.time(), "nodes": counts}))
-        except Exception as exc:  # noqa: BLE001 - a failed pass is logged and retried, as the plugin would
-            print(f"device-plugin stand-in: pass failed: {exc}", file=sys.stderr, flush=True)
-        time.sleep(args.interval)
+    run_passes("device-plugin stand-in", lambda: sync(core, args.namespace, args.config_map, args.default),
+               args.status_file, args.interval)
+    return 0
 
 
 def _status_file(state: State) -> Path:
     return state.root / "device-plugin.status.json"
-
-
-def _ready(state: State, started: float):
-    def check():
-        try:
-            synced = json.loads(_status_file(state).read_text())
-        except (OSError, ValueError):
-            return False, "no pass finished yet"
-        return synced.get("synced_at", 0) >= started, f"last pass: {synced}"
-    return check
 
 
 def up(state: State, namespace: str = "gpu-operator", config_map: str = "tokenlabs-device-plugin",
@@ -126,7 +111,7 @@ def up(state: State, namespace: str = "gpu-operator", config_map: str = "tokenla
             f"--config-map={config_map}", f"--status-file={_status_file(state)}"]
     if default:
         argv.append(f"--default={default}")
-    return start_process(state, NAME, argv, _ready(state, time.time()), timeout,
+    return start_process(state, NAME, argv, passes_ready(_status_file(state), time.time()), timeout,
                          binary_name=Path(sys.executable).name)
 
 

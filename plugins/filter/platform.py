@@ -3,7 +3,7 @@
 # Apache License 2.0 (see LICENSE)
 """Filters that turn the platform inventory (model catalog, version pins, mirror) into
 Helm values and Kubernetes objects.  The logic lives in
-plugins/module_utils/_catalog/ (models, gpu_sharing) and _k8s/objects.py (no I/O, unit-tested); these are thin wrappers.
+plugins/module_utils/_catalog/ (models, gpu_sharing, placement) and _k8s/objects.py (no I/O, unit-tested); these are thin wrappers.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,6 +15,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import gpu_sharing
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s import objects as k8s_objects
 from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import models as model_catalog
+from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import placement
 from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import services as service_catalog
 
 
@@ -127,6 +128,10 @@ def service_prune(namespace):
     return service_catalog.service_prune(namespace)
 
 
+def model_placement_problems(models, pods, namespace):
+    return placement.placement_problems(_plain(models), _plain(pods), str(namespace))
+
+
 class FilterModule(object):
     """TokenLabs platform filters."""
 
@@ -155,4 +160,5 @@ class FilterModule(object):
             "service_catalog_errors": service_catalog_errors,
             "service_objects": service_objects,
             "service_prune": service_prune,
+            "model_placement_problems": model_placement_problems,
         }

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from support.cluster import ControlPlane, all_nodes_ready, wait_for
+from support.cluster import REFERENCE_HOSTS, ControlPlane, all_nodes_ready, mirror_path, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A cluster of its own: control plane, kube-scheduler, kube-controller-manager, KWOK, the device-plugin
-    stand-in; the reference inventory's hosts registered as their kubelets would."""
+    """A cluster of its own: control plane, kube-scheduler, kube-controller-manager, KWOK, the NVIDIA stand-ins,
+    the mirror's CRDs; the reference inventory's hosts registered as their kubelets would."""
     state_dir = tmp_path_factory.mktemp("cluster")
     base = [sys.executable, "-m", "testworld", "--state-dir", str(state_dir)]
     proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "180", "cluster"], capture_output=True, text=True,
@@ -25,7 +23,10 @@ def cluster(tmp_path_factory):
     try:
         if proc.returncode != 0:
             pytest.fail(f"the cluster did not start:\n{proc.stderr}", pytrace=False)
-        nodes = subprocess.run(base + ["register-nodes", "--inventory", str(REPO / "inventory" / "example" / "hosts.yml")],
+        crds = subprocess.run(base + ["install-crds", str(mirror_path())], capture_output=True, text=True, check=False)
+        if crds.returncode != 0:
+            pytest.fail(f"installing CRDs failed:\n{crds.stderr}", pytrace=False)
+        nodes = subprocess.run(base + ["register-nodes", "--inventory", str(REFERENCE_HOSTS)],
                                capture_output=True, text=True, check=False)
         if nodes.returncode != 0:
             pytest.fail(f"registering the inventory's nodes failed:\n{nodes.stderr}", pytrace=False)

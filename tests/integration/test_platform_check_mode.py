@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from support.cluster import CATALOG_FILES, ControlPlane
+from support.cluster import REFERENCE_HOSTS, ControlPlane
 
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
@@ -30,17 +30,11 @@ def empty_control_plane(tmp_path_factory):
     try:
         info = json.loads((state_dir / "state.json").read_text())
         # Empty of CRDs and platform namespaces, but with its nodes, as a fresh cluster is.
-        subprocess.run(base + ["register-nodes", "--catalog", *CATALOG_FILES], capture_output=True, text=True,
+        subprocess.run(base + ["register-nodes", "--inventory", str(REFERENCE_HOSTS)], capture_output=True, text=True,
                        check=True)
         yield ControlPlane(state_dir, info)
     finally:
         subprocess.run(base + ["down", "--purge"], capture_output=True, text=True, check=False)
-
-
-def client_writes(cp, mark):
-    """Non-dry-run writes sent by clients (not the API server's own loops) after ``mark``."""
-    return [w for w in cp.settled_writes(mark, namespace=None)
-            if not (w.get("user") or {}).get("username", "").startswith("system:")]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +63,7 @@ def test_check_mode_on_an_empty_cluster_succeeds_and_reports_changes(check_run):
 def test_check_mode_on_an_empty_cluster_writes_nothing(empty_control_plane, check_run):
     proc, mark, key_dir = check_run
     assert proc.returncode == 0
-    writes = client_writes(empty_control_plane, mark)
+    writes = empty_control_plane.client_writes(mark)
     assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
     assert list(key_dir.iterdir()) == []  # no tenant key file either
     namespaces = empty_control_plane.kubectl_json("get", "namespaces")["items"]

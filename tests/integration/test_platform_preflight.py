@@ -47,7 +47,7 @@ CASES = {
 
 
 def _user_writes(cp, mark):
-    return [e for e in cp.writes_since(mark) if not e["user"]["username"].startswith("system:")]
+    return cp.client_writes(mark)
 
 
 def _run(cp, tmp_path, variables, env=None):

@@ -32,7 +32,7 @@ def recap(proc):
 
 def user_writes(cp, mark):
     """Writes sent by clients (our playbook), not by the API server's own loops."""
-    return [e for e in cp.writes_since(mark) if not e["user"]["username"].startswith("system:")]
+    return cp.client_writes(mark)
 
 
 def site(cp, *args, **kwargs):

@@ -1,116 +1,162 @@
-"""The reference deployment's catalog (inventory/example: five models on two Sparks, Magpie TTS) on the
-local control plane: the whole site.yml converges with it (GPU sharing included), and its model step
-converges, reruns unchanged, is clean in check mode and removes exactly what leaves the catalog.
+"""The reference deployment (inventory/example: the 120B model and Magpie TTS on spark-01, four models on
+spark-02) on a cluster of its own, with every workload wait on: the real kube-scheduler places each model where
+the catalog says, a rerun writes nothing, an engine change rolls on the full GPU node, one model too many fails
+in the scheduler's words and leaves nothing half-rolled, and models leaving the catalog are uninstalled.
 
-Its own gateway namespace, so the session's platform stays as test_platform_site left it. No model runs
-(no kubelet, no GPU): what is shown is that every object is accepted by the real API server.
+The cluster (tests/integration/conftest.py ``cluster``): kube-apiserver, kube-scheduler, kube-controller-manager,
+KWOK's controller/spark-01/spark-02, the device-plugin and GPU Operator stand-ins. Tests run in file order on one
+converged platform.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import gpu_sharing
 
 REPO = Path(__file__).resolve().parents[2]
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
+EXAMPLE = yaml.safe_load((REPO / "inventory/example/group_vars/all/main.yml").read_text())
+NS = "token-labs"
+# One model more on spark-02: its memory share still fits (0.9 + 0.1), its GPU slice does not.
+EXTRA_MODEL = {"id": "Qwen/Qwen2.5-0.5B-Instruct", "name": "qwen2-5-0-5b", "engine": "vllm", "node": "spark-02",
+               "image": "ghcr.io/elizabetht/token-labs/vllm-serve:v0.4.0", "args": [], "gpu_memory_share": 0.1}
 
 
-def _reference_vars(control_plane, tmp_path, **more):
-    """inventory/example's catalog and services in a gateway namespace of their own, as an extra-vars file."""
-    example = yaml.safe_load((REPO / "inventory/example/group_vars/all/main.yml").read_text())
-    namespace = "ref-" + uuid.uuid4().hex[:6]
-    extra = tmp_path / "catalog.json"
-    extra.write_text(json.dumps(dict({"tokenlabs_models": example["tokenlabs_models"],
-                                      "tokenlabs_services": example["tokenlabs_services"],
-                                      "tokenlabs_gateway_namespace": namespace,
-                                      "tokenlabs_helm_binary": control_plane.helm_bin}, **more)))
-    return example, namespace, extra
+def changed(proc):
+    match = RECAP.search(proc.stdout)
+    assert match, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return int(match[2])
 
 
-def _user_writes(control_plane, mark):
-    return [w for w in control_plane.writes_since(mark)
-            if not (w.get("user") or {}).get("username", "").startswith("system:")]
+def text(proc):
+    return " ".join(proc.stdout.split())  # the YAML callback wraps long messages
 
 
-def test_the_whole_site_converges_with_the_reference_catalog(control_plane, tmp_path):
-    """site.yml without tags: platform, GPU Operator with time-slicing, tiers, models, TTS, tenants."""
-    example, namespace, extra = _reference_vars(control_plane, tmp_path, gpu_operator_enabled=True)
-    args = ("site.yml", "-i", "inventory/local", "-e", "@" + str(extra))
-    first = control_plane.ansible_playbook(*args)
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+class Reference:
+    def __init__(self, cluster, extra: Path):
+        self.cluster = cluster
+        self.extra = extra
 
-    # the device plugin shares each node's GPU as the catalog asks (spark-02: four models; spark-01: the
-    # 120B model and Magpie TTS), every model and the TTS still request one nvidia.com/gpu
-    slices = gpu_sharing.gpu_slices(example["tokenlabs_models"], example["tokenlabs_services"])
+    def site(self, *args, **catalog):
+        """site.yml with inventory/local and the reference catalog (changed by ``catalog``)."""
+        self.extra.write_text(json.dumps(dict({"tokenlabs_models": EXAMPLE["tokenlabs_models"],
+                                               "tokenlabs_services": EXAMPLE["tokenlabs_services"],
+                                               "tokenlabs_helm_binary": self.cluster.helm_bin}, **catalog)))
+        return self.cluster.ansible_playbook("site.yml", "-i", "inventory/local", "-e", "@" + str(self.extra), *args)
+
+    def model_pods(self, name):
+        pods = self.cluster.kubectl_json("get", "pods", "-n", NS, "-l", f"llm-d.ai/model={name}")["items"]
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+    def unavailable_deployments(self):
+        return [f'{d["metadata"]["namespace"]}/{d["metadata"]["name"]}'
+                for d in self.cluster.kubectl_json("get", "deployments", "-A")["items"]
+                if (d["status"].get("availableReplicas") or 0) < d["spec"].get("replicas", 1)]
+
+    def route_models(self):
+        route = self.cluster.kubectl_json("get", "aigatewayroutes", "-n", NS)["items"][0]
+        return sorted(r["matches"][0]["headers"][0]["value"] for r in route["spec"]["rules"])
+
+
+@pytest.fixture(scope="module")
+def reference(cluster, tmp_path_factory):
+    ref = Reference(cluster, tmp_path_factory.mktemp("reference") / "catalog.json")
+    first = ref.site()
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
+    ref.first = first
+    return ref
+
+
+def test_the_scheduler_places_every_model_on_its_catalog_node(reference):
+    cluster = reference.cluster
+    # every wait ran: the GPU Operator chart, its GPUs and RuntimeClass, every Deployment of every role
+    out = text(reference.first)
+    assert "Every model runs on its catalog node: nemotron-super-120b on spark-01, r1-distill-qwen-7b on spark-02" in out
+    for task in ("Wait until every GPU node offers nvidia.com/gpu", "Wait until the nvidia RuntimeClass exists",
+                 "Wait until Redis is Available", "Wait until the Kuadrant operator is Available",
+                 "Wait until every endpoint picker is Available", "Wait until every model server is Available"):
+        assert task in out, task
+    assert reference.unavailable_deployments() == []
+    # the device plugin (stand-in) offers each node's GPU as the catalog shares it
+    slices = gpu_sharing.gpu_slices(EXAMPLE["tokenlabs_models"], EXAMPLE["tokenlabs_services"])
     assert slices == {"spark-01": 2, "spark-02": 4}
-    configmap = control_plane.kubectl_json("get", "configmap", gpu_sharing.CONFIG_MAP, "-n", "gpu-operator")
     for node, count in slices.items():
-        labels = control_plane.kubectl_json("get", "node", node)["metadata"]["labels"]
-        assert labels[gpu_sharing.CONFIG_LABEL] == "time-slicing-%d" % count
-        config = yaml.safe_load(configmap["data"]["time-slicing-%d" % count])
-        assert config["sharing"]["timeSlicing"]["resources"] == [
-            {"name": "nvidia.com/gpu", "replicas": count}]
-    tts = control_plane.kubectl_json("get", "deployment", "magpie-tts", "-n", namespace)
-    assert tts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] in (1, "1")
+        assert cluster.kubectl_json("get", "node", node)["status"]["allocatable"]["nvidia.com/gpu"] == str(count)
+    for model in EXAMPLE["tokenlabs_models"]:
+        [pod] = reference.model_pods(model["name"])
+        assert (pod["spec"]["nodeName"], pod["status"]["phase"]) == (model["node"], "Running"), model["name"]
+        assert pod["spec"]["runtimeClassName"] == "nvidia"
+    [tts] = cluster.kubectl_json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=magpie-tts")["items"]
+    assert tts["spec"]["nodeName"] == "spark-01"
 
-    # the TTS route hangs off the platform's Gateway, which the AuthPolicy and both limit policies target
-    gateway = control_plane.kubectl_json("get", "gateway", "-n", namespace)["items"][0]["metadata"]["name"]
-    route = control_plane.kubectl_json("get", "httproute", "magpie-tts", "-n", namespace)
-    assert [(p.get("kind", "Gateway"), p["name"]) for p in route["spec"]["parentRefs"]] == [("Gateway", gateway)]
-    for kind in ("authpolicies", "ratelimitpolicies", "tokenratelimitpolicies"):
-        policy = control_plane.kubectl_json("get", kind, "-n", namespace)["items"][0]
-        assert (policy["spec"]["targetRef"]["kind"], policy["spec"]["targetRef"]["name"]) == ("Gateway", gateway)
 
-    mark = control_plane.audit_mark()
-    again = control_plane.ansible_playbook(*args)
-    assert again.returncode == 0 and RECAP.search(again.stdout)[2] == "0", again.stdout[-3000:]
-    checked = control_plane.ansible_playbook(*args, "--check", "--diff")
-    assert checked.returncode == 0 and RECAP.search(checked.stdout)[2] == "0", checked.stdout[-3000:]
-    writes = _user_writes(control_plane, mark)
+def test_a_rerun_changes_nothing_and_writes_nothing(reference):
+    cluster = reference.cluster
+    mark = cluster.audit_mark()
+    again = reference.site()
+    assert again.returncode == 0 and changed(again) == 0, again.stdout[-3000:]
+    checked = reference.site("--check", "--diff")
+    assert checked.returncode == 0 and changed(checked) == 0, checked.stdout[-3000:]
+    writes = cluster.client_writes(mark)
     assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
 
 
-def test_the_reference_catalog_converges_and_reruns_unchanged(control_plane, tmp_path):
-    example, namespace, extra = _reference_vars(control_plane, tmp_path)
-    args = ("site.yml", "-i", "inventory/local", "--tags", "models", "-e", "@" + str(extra))
-    first = control_plane.ansible_playbook(*args)
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-    route = control_plane.kubectl_json("get", "aigatewayroutes", "-n", namespace)["items"][0]
-    served = sorted(r["matches"][0]["headers"][0]["value"] for r in route["spec"]["rules"])
-    assert served == sorted(m["id"] for m in example["tokenlabs_models"])
-    tts = control_plane.kubectl_json("get", "httproute", "magpie-tts", "-n", namespace)
-    assert tts["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/v1/audio/speech"
-    decode = control_plane.kubectl_json("get", "deployment", "llama-3-1-8b-decode", "-n", namespace)
-    assert "--mem-fraction-static" in decode["spec"]["template"]["spec"]["containers"][0]["args"]
+def test_an_engine_change_rolls_the_pod_on_the_full_gpu_node(reference):
+    """spark-02 offers 4 nvidia.com/gpu and holds 4 model pods: maxSurge 0 replaces the pod in place."""
+    [before] = reference.model_pods("qwen2-5-7b")
+    models = [dict(m, args=m["args"] + ["--max_batch_size", "8"]) if m["name"] == "qwen2-5-7b" else m
+              for m in EXAMPLE["tokenlabs_models"]]
+    proc = reference.site("--tags", "models", tokenlabs_models=models)
+    assert proc.returncode == 0 and changed(proc) > 0, proc.stdout[-4000:]
+    [after] = reference.model_pods("qwen2-5-7b")
+    assert after["metadata"]["name"] != before["metadata"]["name"]
+    assert (after["spec"]["nodeName"], after["status"]["phase"]) == ("spark-02", "Running")
+    assert "--max_batch_size" in " ".join(after["spec"]["containers"][0]["args"])
+    deployment = reference.cluster.kubectl_json("get", "deployment", "qwen2-5-7b-decode", "-n", NS)
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    back = reference.site("--tags", "models")
+    assert back.returncode == 0, back.stdout[-4000:]
 
-    mark = control_plane.audit_mark()
-    again = control_plane.ansible_playbook(*args)
-    assert again.returncode == 0 and RECAP.search(again.stdout)[2] == "0", again.stdout[-3000:]
-    checked = control_plane.ansible_playbook(*args, "--check")
-    assert checked.returncode == 0 and RECAP.search(checked.stdout)[2] == "0", checked.stdout[-3000:]
-    writes = [w for w in control_plane.settled_writes(mark, namespace)
-              if not (w.get("user") or {}).get("username", "").startswith("system:")]
-    assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
 
-    # a model and the service leave the catalog: exactly their releases, route rule and objects go
-    smaller = dict(json.loads(extra.read_text()), tokenlabs_services=[],
-                   tokenlabs_models=[m for m in example["tokenlabs_models"] if m["name"] != "qwen2-5-7b"])
-    extra.write_text(json.dumps(smaller))
-    removed = control_plane.ansible_playbook(*args)
-    assert removed.returncode == 0 and RECAP.search(removed.stdout)[2] != "0", removed.stdout[-3000:]
-    releases = json.loads(control_plane.helm("list", "-n", namespace, "-o", "json").stdout)
-    names = sorted(r["name"] for r in releases)
+def test_one_model_too_many_fails_in_the_schedulers_words_and_leaves_nothing_half_rolled(reference):
+    """Operators who run the device plugin's sharing themselves (gpu_operator_node_sharing: false) add a fifth
+    model to spark-02, whose configuration still offers four slices."""
+    proc = reference.site(tokenlabs_models=EXAMPLE["tokenlabs_models"] + [EXTRA_MODEL],
+                          gpu_operator_node_sharing=False, model_serving_wait_timeout=20)
+    assert proc.returncode != 0
+    out = text(proc)
+    assert ("model qwen2-5-0-5b (Deployment token-labs/qwen2-5-0-5b-decode, catalog node spark-02): pod "
+            "qwen2-5-0-5b-decode-") in out, out[-3000:]
+    assert "cannot be scheduled, the scheduler says: 0/3 nodes are available:" in out
+    assert "Insufficient nvidia.com/gpu" in out
+    assert "To fix: free a GPU share on that node or move the model" in out
+    # the route, the policies and the tenants were not touched: no request goes to the model without a pod
+    assert reference.route_models() == sorted(m["id"] for m in EXAMPLE["tokenlabs_models"])
+    assert reference.unavailable_deployments() == [f"{NS}/qwen2-5-0-5b-decode"]
+    # what the message says to do: take the model out again (or share the GPU) and rerun
+    fixed = reference.site()
+    assert fixed.returncode == 0, fixed.stdout[-4000:]
+    releases = sorted(r["name"] for r in json.loads(reference.cluster.helm("list", "-n", NS, "-o", "json").stdout))
+    assert not [r for r in releases if r.startswith("qwen2-5-0-5b")]
+    assert reference.unavailable_deployments() == []
+
+
+def test_models_and_services_leaving_the_catalog_are_removed(reference):
+    cluster = reference.cluster
+    models = [m for m in EXAMPLE["tokenlabs_models"] if m["name"] != "qwen2-5-7b"]
+    removed = reference.site("--tags", "models", tokenlabs_models=models, tokenlabs_services=[])
+    assert removed.returncode == 0 and changed(removed) > 0, removed.stdout[-3000:]
+    names = sorted(r["name"] for r in json.loads(cluster.helm("list", "-n", NS, "-o", "json").stdout))
     assert "qwen2-5-7b-pool" not in names and "qwen2-5-7b-modelservice" not in names
-    assert len(names) == 2 * (len(example["tokenlabs_models"]) - 1)
-    route = control_plane.kubectl_json("get", "aigatewayroutes", "-n", namespace)["items"][0]
-    assert "Qwen/Qwen2.5-7B-Instruct" not in json.dumps(route["spec"])
-    assert control_plane.kubectl("get", "httproute", "magpie-tts", "-n", namespace, check=False).returncode != 0
-    assert control_plane.kubectl("get", "deployment", "llama-3-1-8b-decode", "-n", namespace).returncode == 0
-    final = control_plane.ansible_playbook(*args)
-    assert final.returncode == 0 and RECAP.search(final.stdout)[2] == "0", final.stdout[-3000:]
+    assert len([n for n in names if n.endswith(("-pool", "-modelservice"))]) == 2 * len(models)
+    assert "Qwen/Qwen2.5-7B-Instruct" not in reference.route_models()
+    assert cluster.kubectl("get", "httproute", "magpie-tts", "-n", NS, check=False).returncode != 0
+    assert reference.model_pods("qwen2-5-7b") == []
+    final = reference.site("--tags", "models", tokenlabs_models=models, tokenlabs_services=[])
+    assert final.returncode == 0 and changed(final) == 0, final.stdout[-3000:]

@@ -69,7 +69,7 @@ def _authconfig(ns):
 
 
 def _writes(control_plane, mark):
-    return [e for e in control_plane.writes_since(mark) if e["user"]["username"] != "system:apiserver"]
+    return control_plane.client_writes(mark)
 
 
 def test_rerun_and_check_mode_send_no_write(control_plane, access):

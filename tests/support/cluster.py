@@ -16,10 +16,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO / ".cache" / "collections"
-# Where inventory/local's model catalog comes from: its nodes are registered on the control plane
-# (there is no kubelet), as a real cluster has them.
-CATALOG_FILES = [str(REPO / "roles" / "platform_defaults" / "defaults" / "main.yml"),
-                 str(REPO / "inventory" / "local" / "group_vars" / "all" / "main.yml")]
+# The hosts whose kubelets the test world's clusters register (KWOK keeps them Ready): the reference
+# topology, whose GPU workers are the nodes of inventory/local's catalog.
+REFERENCE_HOSTS = REPO / "inventory" / "example" / "hosts.yml"
 
 from testworld import audit
 from testworld.gobuild import binary
@@ -101,6 +100,13 @@ class ControlPlane:
                 if (not resource or (ev.get("objectRef") or {}).get("resource") == resource)
                 and (not namespace or (ev.get("objectRef") or {}).get("namespace") == namespace)
                 and (not user or (ev.get("user") or {}).get("username") == user)]
+
+    def client_writes(self, mark: int, namespace: str | None = None) -> list[dict]:
+        """Writes since ``mark`` by clients such as the collection (``tokenlabs-admin``), not by the cluster's own
+        components: every ``system:`` user -- the API server, the controllers' ServiceAccounts, the scheduler,
+        KWOK and the NVIDIA stand-ins. The audit log is read once it has caught up (:meth:`settled_writes`)."""
+        return [w for w in self.settled_writes(mark, namespace)
+                if not (w.get("user") or {}).get("username", "").startswith("system:")]
 
     def settled_writes(self, mark: int, namespace: str | None, resources=None) -> list[dict]:
         """Writes since ``mark`` once the audit log has caught up (a sentinel write proves it).

@@ -56,7 +56,7 @@ def list_tasks(*args):
 @pytest.mark.parametrize("tag,roles", [
     ("tenants", {"tenants"}),
     ("tiers", {"tiers"}),
-    ("models", {"platform_preflight", "model_serving", "gateway"}),
+    ("models", {"gpu_operator", "platform_preflight", "model_serving", "gateway"}),
 ])
 def test_site_tags_select_what_operators_expect(tag, roles):
     ran = {line.split(" : ")[0].split(".")[-1] for line in list_tasks("--tags", tag) if " : " in line}

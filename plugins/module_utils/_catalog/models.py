@@ -42,8 +42,12 @@ MODEL_FIELDS = {
 
 DEFAULT_GPU_MEMORY_SHARE = 0.9
 DEFAULT_REQUEST_TIMEOUT = "300s"
+# Host-side requests of one engine process. Four models share spark-02 in the reference catalog: with the
+# former 32Gi each they asked 128Gi of a GB10 whose kubelet offers about 119-125Gi, and the real scheduler
+# refused the fourth ("Insufficient memory"). The engines' weights and KV cache are bounded by
+# gpu_memory_share, not by these requests; override with the model's `resources`.
 DEFAULT_RESOURCES = {
-    "requests": {"cpu": "4", "memory": "32Gi"},
+    "requests": {"cpu": "4", "memory": "16Gi"},
     "limits": {"cpu": "8", "memory": "64Gi"},
 }
 SERVING_PORT = 8000

@@ -16,6 +16,28 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "tokenlabs.inference"
 
 
+def rollout_pending(deployment):
+    """Why a Deployment's rollout is not complete (what ``kubectl rollout status`` waits for); [] when it is.
+
+    ``Available=True`` alone is not enough: it means "at least replicas - maxUnavailable pods available", so a
+    one-replica Deployment with ``maxUnavailable: 1`` (the model servers') is Available with no pod at all.
+    """
+    meta, spec, status = deployment.get("metadata") or {}, deployment.get("spec") or {}, deployment.get("status") or {}
+    want = spec.get("replicas", 1)
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return ["rollout: generation %s not observed yet" % meta.get("generation")]
+    problems = []
+    updated, available, current = (status.get("updatedReplicas") or 0, status.get("availableReplicas") or 0,
+                                   status.get("replicas") or 0)
+    if updated < want:
+        problems.append("rollout: %d of %d replicas updated" % (updated, want))
+    if current > updated:
+        problems.append("rollout: %d old replicas still present" % (current - updated))
+    if available < want:
+        problems.append("rollout: %d of %d replicas available" % (available, want))
+    return problems
+
+
 def pending_conditions(resources, names, condition_type):
     """Objects among ``names`` whose condition ``condition_type`` is not "True".
 
@@ -32,9 +54,10 @@ def pending_conditions(resources, names, condition_type):
             pending[name] = ["object not found"]
             continue
         conditions = ((obj.get("status") or {}).get("conditions")) or []
-        if any(c.get("type") == condition_type and str(c.get("status")) == "True" for c in conditions):
+        rollout = rollout_pending(obj) if obj.get("kind") == "Deployment" and condition_type == "Available" else []
+        if not rollout and any(c.get("type") == condition_type and str(c.get("status")) == "True" for c in conditions):
             continue
-        described = []
+        described = list(rollout)
         for cond in conditions:
             text = "%s=%s" % (cond.get("type"), cond.get("status"))
             if cond.get("reason") or cond.get("message"):

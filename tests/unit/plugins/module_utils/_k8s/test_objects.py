@@ -18,6 +18,27 @@ def test_pending_conditions():
     }
 
 
+def test_a_deployment_is_only_ready_when_its_rollout_is_complete():
+    """maxUnavailable 1 and one replica: Available=True with no pod at all (the model servers' strategy)."""
+    available = {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}
+
+    def deployment(name, generation=2, observed=2, replicas=1, updated=1, available_replicas=1, current=1):
+        return {"kind": "Deployment", "metadata": {"name": name, "generation": generation},
+                "spec": {"replicas": replicas},
+                "status": {"observedGeneration": observed, "updatedReplicas": updated, "replicas": current,
+                           "availableReplicas": available_replicas, "conditions": [available]}}
+    resources = [deployment("done"), deployment("no-pod", available_replicas=0),
+                 deployment("rolling", updated=0, current=1, available_replicas=1),
+                 deployment("unseen", observed=1), deployment("old-left", current=2)]
+    assert k8s_objects.pending_conditions(resources, [r["metadata"]["name"] for r in resources], "Available") == {
+        "no-pod": ["rollout: 0 of 1 replicas available", "Available=True (MinimumReplicasAvailable: )"],
+        "rolling": ["rollout: 0 of 1 replicas updated", "rollout: 1 old replicas still present",
+                    "Available=True (MinimumReplicasAvailable: )"],
+        "unseen": ["rollout: generation 2 not observed yet", "Available=True (MinimumReplicasAvailable: )"],
+        "old-left": ["rollout: 1 old replicas still present", "Available=True (MinimumReplicasAvailable: )"],
+    }
+
+
 def test_helm_ownership_patch_and_namespace():
     patch = k8s_objects.helm_ownership_patch("kuadrants.kuadrant.io", "apiextensions.k8s.io/v1", "CustomResourceDefinition",
                                              "kuadrant-operator", "kuadrant-system")
