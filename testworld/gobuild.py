@@ -33,7 +33,7 @@ COMPONENTS = {
     "kube-controllers": {"module": "k8s.io/kubernetes", "dir": "kube", "commands": {
         "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager"}},
-    # Simulated nodes and pods (no kubelet here).
+    # Simulated nodes and pods (KWOK: no kubelet, no container runtime).
     "kwok": {"module": "sigs.k8s.io/kwok", "commands": {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}},
     "helm": {"module": "helm.sh/helm/v3", "commands": {
         "helm": "helm.sh/helm/v3/cmd/helm"}},

@@ -1,6 +1,6 @@
 """Test-side stand-in for kuadrant-operator v1.4.3's AuthPolicy -> AuthConfig translation.
 
-The Kuadrant operator cannot run here (no kubelet), so the conformance tests
+The Kuadrant operator does not run here yet (issue 23), so the conformance tests
 translate the AuthPolicy that ``tier_policies`` rendered the way the operator
 does and hand the result to the real Authorino.  It follows
 ``../shared/research/kuadrant-translation.md`` sections 0, 1 and 3, i.e. these

@@ -1,5 +1,5 @@
 """The GPU Operator values the gpu_operator role produces, against the real mirrored chart and
-the real local control plane (kube-apiserver + etcd; no kubelet, so no GPU Pod ever runs).
+the session cluster (kube-apiserver + etcd, scheduler, controller-manager, KWOK pods; no GPU Pod really runs).
 
 * the role's values render with the mirrored gpu-operator-v25.10.1 chart (`helm template`, pinned helm);
 * the role installs the chart (kubernetes.core.helm) on the control plane: every object is accepted by the
@@ -199,6 +199,8 @@ def test_verification_passes_and_fails_with_failing_pods(control_plane, tmp_path
         metadata: {name: nvidia-operator-validator-x7k2p, namespace: gpu-operator}
         spec:
           automountServiceAccountToken: false
+          # the validator DaemonSet's selector: no node carries it when GPU feature discovery did not label them
+          nodeSelector: {nvidia.com/gpu.deploy.operator-validator: "true"}
           containers: [{name: nvidia-operator-validator, image: "nvcr.io/nvidia/gpu-operator:v25.10.1"}]
         """))
     control_plane.kubectl("patch", "node", "spark-gpu-ok", "--subresource=status", "--type=merge", "-p",

@@ -31,7 +31,7 @@ CASES = {
                        "engine 'ollama' is not supported; allowed: vllm, sglang, trtllm"),
     "model-on-an-unknown-node": ({"tokenlabs_models": [dict(GOOD, node="spark-99")]},
                                  "tokenlabs_models[0] (nemotron-nano-8b): node 'spark-99' is not a node of the "
-                                 "cluster; nodes: spark-01, spark-02"),
+                                 "cluster; nodes: controller, spark-01, spark-02"),
     "service-without-port": ({"tokenlabs_services": [{"name": "tts", "image": "example.invalid/tts:v1",
                                                       "node": "spark-01", "paths": ["/v1/audio/speech"]}]},
                              "tokenlabs_services[0] (tts): field 'port' is missing"),

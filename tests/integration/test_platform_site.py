@@ -164,6 +164,25 @@ def test_node_placement_comes_from_the_catalog(control_plane, converged):
     nodes = {name: control_plane.kubectl_json("get", "deployment", f"{name}-decode", "-n", NS)
              ["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/hostname"] for name in MODELS}
     assert nodes == {"nemotron-nano-8b": "spark-01", "nemotron-vl-12b": "spark-02"}
+    # ... and the scheduler put each model's pod there; every Deployment of the platform completed its rollout
+    for name, node in nodes.items():
+        [pod] = control_plane.kubectl_json("get", "pods", "-n", NS, "-l", f"llm-d.ai/model={name}")["items"]
+        assert (pod["spec"]["nodeName"], pod["status"]["phase"]) == (node, "Running")
+    for deployment in control_plane.kubectl_json("get", "deployments", "-A")["items"]:
+        status = deployment["status"]
+        assert status.get("availableReplicas") == status.get("updatedReplicas") == deployment["spec"]["replicas"], \
+            deployment["metadata"]["name"]
+
+
+def test_helm_hooks_ran(control_plane, converged):
+    """Envoy Gateway's certgen Job (a pre-install hook) was created by the run and completed by the Job controller
+    (the chart's ttlSecondsAfterFinished then lets the TTL controller delete it)."""
+    events = control_plane.writes_since(0, resource="jobs", namespace="envoy-gateway-system")
+    certgen = [e for e in events if e["objectRef"].get("name") == "envoy-gateway-certgen"]
+    assert ("create", "tokenlabs-admin") in {(e["verb"], e["user"]["username"]) for e in certgen}
+    assert any(e["user"]["username"] == "system:serviceaccount:kube-system:job-controller"
+               and e["objectRef"].get("subresource") == "status" for e in certgen), \
+        [(e["verb"], e["user"]["username"], e["objectRef"].get("subresource")) for e in certgen]
 
 
 def test_gateway_and_buffer_limit(control_plane, converged):

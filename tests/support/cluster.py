@@ -102,11 +102,11 @@ class ControlPlane:
                 and (not user or (ev.get("user") or {}).get("username") == user)]
 
     def client_writes(self, mark: int, namespace: str | None = None) -> list[dict]:
-        """Writes since ``mark`` by clients such as the collection (``tokenlabs-admin``), not by the cluster's own
-        components: every ``system:`` user -- the API server, the controllers' ServiceAccounts, the scheduler,
-        KWOK and the NVIDIA stand-ins. The audit log is read once it has caught up (:meth:`settled_writes`)."""
+        """Writes since ``mark`` by clients such as the collection (``tokenlabs-admin``, or a ServiceAccount it
+        made), not by the cluster's own components (:func:`cluster_component`). The audit log is read once it has
+        caught up (:meth:`settled_writes`)."""
         return [w for w in self.settled_writes(mark, namespace)
-                if not (w.get("user") or {}).get("username", "").startswith("system:")]
+                if not cluster_component((w.get("user") or {}).get("username", ""))]
 
     def settled_writes(self, mark: int, namespace: str | None, resources=None) -> list[dict]:
         """Writes since ``mark`` once the audit log has caught up (a sentinel write proves it).
@@ -131,6 +131,15 @@ class ControlPlane:
         if check and proc.returncode != 0:
             raise AssertionError(f"ansible-playbook {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc
+
+
+def cluster_component(username: str) -> bool:
+    """A user of the cluster itself: the API server, the scheduler, the controller-manager and its controllers'
+    ServiceAccounts in kube-system, KWOK and the NVIDIA stand-ins -- every ``system:`` user except the
+    ServiceAccounts of other namespaces (the tenant manager's, for instance)."""
+    if username.startswith("system:serviceaccount:"):
+        return username.startswith("system:serviceaccount:kube-system:")
+    return username.startswith("system:")
 
 
 def wait_for(predicate, timeout, what, cp=None):
