@@ -80,7 +80,7 @@ def test_the_scheduler_places_every_model_on_its_catalog_node(reference):
     assert "Every model runs on its catalog node: nemotron-super-120b on spark-01, r1-distill-qwen-7b on spark-02" in out
     for task in ("Wait until every GPU node offers nvidia.com/gpu", "Wait until the nvidia RuntimeClass exists",
                  "Wait until Redis is Available", "Wait until the Kuadrant operator is Available",
-                 "Wait until every endpoint picker is Available", "Wait until every model server is Available"):
+                 "Wait until every endpoint picker is Available", "Wait until every model server and service is Available"):
         assert task in out, task
     assert reference.unavailable_deployments() == []
     # the device plugin (stand-in) offers each node's GPU as the catalog shares it
