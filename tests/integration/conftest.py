@@ -11,7 +11,6 @@ import pytest
 from support.cluster import REFERENCE_HOSTS, ControlPlane, all_nodes_ready, mirror_path, wait_for
 
 
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A cluster of its own: control plane, kube-scheduler, kube-controller-manager, KWOK, the NVIDIA stand-ins,

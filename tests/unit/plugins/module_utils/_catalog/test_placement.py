@@ -16,8 +16,8 @@ def pod(name, model, node=None, scheduled=True, message=None, role="decode", del
     meta = {"name": name, "labels": {"llm-d.ai/model": model, "llm-d.ai/role": role}}
     if deleting:
         meta["deletionTimestamp"] = "2026-12-03T10:00:00Z"
-    return {"metadata": meta, "spec": {"nodeName": node}, "status": {"phase": "Running" if node else "Pending",
-                                                                       "conditions": conditions}}
+    status = {"phase": "Running" if node else "Pending", "conditions": conditions}
+    return {"metadata": meta, "spec": {"nodeName": node}, "status": status}
 
 
 def test_models_on_their_nodes_have_no_problem():
