@@ -14,13 +14,14 @@ import re
 import shutil
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from testworld.base import (
-    State, TestWorldError, alive, free_port, http_ok, log, port_free, process_status, spawn, start_process, stop_pid,
-    tail)
+    State, TestWorldError, alive, free_port, http_ok, log, passes_ready, port_free, process_status, spawn,
+    start_process, stop_pid, tail)
 from testworld.gobuild import binary, build, pinned_version
 
 NAME = "controlplane"
@@ -105,6 +106,17 @@ def start_kube_binary(state: State, name: str, subject: str, extra_args: list[st
             f"--authorization-kubeconfig={kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
             f"--secure-port={port}", f"--cert-dir={state.root / 'certs' / name}", *extra_args, "--v=1"]
     return start_process(state, name, argv, kube_binary_ready(port), timeout, info={"port": port})
+
+
+def start_standin(state: State, name: str, module: str, extra_args: list[str], timeout: float) -> dict:
+    """Start a Python stand-in (``python -m testworld.<module>``, a :func:`testworld.base.run_passes` loop) as its
+    own user ``system:<name>-standin``; ready once a pass has finished since the start."""
+    kubeconfig = identity_kubeconfig(state, name, f"/O=system:masters/CN=system:{name}-standin")
+    status_file = state.root / f"{name}.status.json"
+    argv = [sys.executable, "-m", f"testworld.{module}", f"--kubeconfig={kubeconfig}", f"--status-file={status_file}",
+            *extra_args]
+    return start_process(state, name, argv, passes_ready(status_file, time.time()), timeout,
+                         binary_name=Path(sys.executable).name)
 
 
 def kube_binary_ready(port: int):

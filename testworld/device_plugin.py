@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
 from testworld import controlplane
-from testworld.base import State, passes_ready, process_status, run_passes, start_process, stop_process
+from testworld.base import State, process_status, run_passes, stop_process
 
 NAME = "device-plugin"
 RESOURCE = "nvidia.com/gpu"
@@ -100,19 +99,10 @@ def run(argv=None) -> int:
     return 0
 
 
-def _status_file(state: State) -> Path:
-    return state.root / "device-plugin.status.json"
-
-
 def up(state: State, namespace: str = "gpu-operator", config_map: str = "tokenlabs-device-plugin",
        default: str | None = "exclusive", timeout: float = 60.0) -> dict:
-    kubeconfig = controlplane.identity_kubeconfig(state, NAME, "/O=system:masters/CN=system:device-plugin-standin")
-    argv = [sys.executable, "-m", "testworld.device_plugin", f"--kubeconfig={kubeconfig}", f"--namespace={namespace}",
-            f"--config-map={config_map}", f"--status-file={_status_file(state)}"]
-    if default:
-        argv.append(f"--default={default}")
-    return start_process(state, NAME, argv, passes_ready(_status_file(state), time.time()), timeout,
-                         binary_name=Path(sys.executable).name)
+    extra = [f"--namespace={namespace}", f"--config-map={config_map}"] + ([f"--default={default}"] if default else [])
+    return controlplane.start_standin(state, NAME, "device_plugin", extra, timeout)
 
 
 def down(state: State) -> None:

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from testworld import controlplane
-from testworld.base import State, passes_ready, process_status, run_passes, start_process, stop_process
+from testworld.base import State, process_status, run_passes, stop_process
 
 NAME = "gpu-operator"
 HANDLER = "nvidia"
@@ -74,16 +73,8 @@ def run(argv=None) -> int:
     return 0
 
 
-def _status_file(state: State) -> Path:
-    return state.root / "gpu-operator.status.json"
-
-
 def up(state: State, timeout: float = 60.0) -> dict:
-    kubeconfig = controlplane.identity_kubeconfig(state, NAME, "/O=system:masters/CN=system:gpu-operator-standin")
-    argv = [sys.executable, "-m", "testworld.gpu_operator", f"--kubeconfig={kubeconfig}",
-            f"--status-file={_status_file(state)}"]
-    return start_process(state, NAME, argv, passes_ready(_status_file(state), time.time()), timeout,
-                         binary_name=Path(sys.executable).name)
+    return controlplane.start_standin(state, NAME, "gpu_operator", [], timeout)
 
 
 def down(state: State) -> None:
