@@ -43,7 +43,7 @@ def test_one_call_creates_then_reports_unchanged_with_no_write(control_plane, na
     again, _proc = run.module("k8s_apply", {"definitions": objects})
     assert again["changed"] is False and again["writes"] == 0
     assert [o for _name, o in outcomes(again)] == ["unchanged"] * 3
-    assert control_plane.settled_writes(mark, new_ns) == []
+    assert control_plane.client_writes(mark, new_ns) == []
 
     objects[0] = configmap(new_ns, "a", k="changed")
     third, _proc = run.module("k8s_apply", {"definitions": objects}, "--diff")
@@ -82,8 +82,8 @@ def test_check_mode_reports_pending_objects_and_writes_nothing(control_plane, na
     assert "its kind is not installed yet" in reasons[2]
     assert result["changed"] is True and result["writes"] == 0
     assert "would be created" in " ".join(result.get("warnings", []))
-    assert control_plane.settled_writes(mark, None, {"namespaces"}) == []
-    assert control_plane.settled_writes(mark, namespace, {"configmaps"}) == []
+    assert control_plane.client_writes(mark, None, {"namespaces"}) == []
+    assert control_plane.client_writes(mark, namespace, {"configmaps"}) == []
     assert control_plane.kubectl("get", "namespace", missing_ns, check=False).returncode != 0
 
 
@@ -126,7 +126,7 @@ def test_invalid_definitions_fail_before_anything_is_sent(control_plane, namespa
     result, _proc = run.module("k8s_apply", {"definitions": [configmap(namespace, "fine"), {"kind": "ConfigMap"}]})
     assert result["failed"] is True
     assert "definitions[1]" in result["msg"] and "apiVersion" in result["msg"] and "metadata.name" in result["msg"]
-    assert control_plane.settled_writes(mark, namespace, {"configmaps"}) == []
+    assert control_plane.client_writes(mark, namespace, {"configmaps"}) == []
 
 
 def _services_task(namespace, services, check=False):

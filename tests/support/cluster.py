@@ -101,11 +101,11 @@ class ControlPlane:
                 and (not namespace or (ev.get("objectRef") or {}).get("namespace") == namespace)
                 and (not user or (ev.get("user") or {}).get("username") == user)]
 
-    def client_writes(self, mark: int, namespace: str | None = None) -> list[dict]:
+    def client_writes(self, mark: int, namespace: str | None = None, resources=None) -> list[dict]:
         """Writes since ``mark`` by clients such as the collection (``tokenlabs-admin``, or a ServiceAccount it
         made), not by the cluster's own components (:func:`cluster_component`). The audit log is read once it has
         caught up (:meth:`settled_writes`)."""
-        return [w for w in self.settled_writes(mark, namespace)
+        return [w for w in self.settled_writes(mark, namespace, resources)
                 if not cluster_component((w.get("user") or {}).get("username", ""))]
 
     def settled_writes(self, mark: int, namespace: str | None, resources=None) -> list[dict]:
