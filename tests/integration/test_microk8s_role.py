@@ -91,6 +91,7 @@ class Simulation:
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "ansible_become": False,
             "microk8s_admin_user": "",
+            # data for the simulated CLI only, never dialed (see TOPOLOGY above)
             "microk8s_metallb_addresses": "10.64.140.43-10.64.140.49",
             "microk8s_join_network": "10.10.10.0/24",
             "tokenlabs_kubeconfig": str(self.kubeconfig),
