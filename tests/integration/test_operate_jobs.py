@@ -129,7 +129,7 @@ def test_benchmark_bad_input_is_refused_before_any_request(control_plane, namesp
     run = job(control_plane, namespace, tmp_path, "benchmark.yml", bench_vars(srv.url, **variables))
     assert run.returncode != 0 and message in " ".join(run.stdout.split()), run.stdout[-3000:]
     assert srv.requests() == []
-    assert control_plane.writes_since(mark, namespace=namespace) == []
+    assert control_plane.client_writes(mark, namespace=namespace) == []
 
 
 def test_benchmark_gateway_that_does_not_answer_is_refused_before_the_tenant(control_plane, namespace, tmp_path):
@@ -137,7 +137,7 @@ def test_benchmark_gateway_that_does_not_answer_is_refused_before_the_tenant(con
     run = job(control_plane, namespace, tmp_path, "benchmark.yml", bench_vars("http://127.0.0.1:9"))
     assert run.returncode != 0
     assert "tokenlabs_gateway_url http://127.0.0.1:9 does not answer" in " ".join(run.stdout.split())
-    assert control_plane.writes_since(mark, namespace=namespace) == []
+    assert control_plane.client_writes(mark, namespace=namespace) == []
 
 
 def test_benchmark_check_mode_sends_and_writes_nothing(control_plane, namespace, tmp_path, server):
@@ -148,7 +148,7 @@ def test_benchmark_check_mode_sends_and_writes_nothing(control_plane, namespace,
     assert "plan: 11 request(s) to test at 2 level(s) each (check mode: nothing was sent)" in " ".join(
         run.stdout.split())
     assert [r for r in srv.requests() if r["method"] == "POST"] == []
-    assert control_plane.writes_since(mark, namespace=namespace) == []
+    assert control_plane.client_writes(mark, namespace=namespace) == []
     assert not (tmp_path / "results").exists()
 
 
@@ -215,7 +215,7 @@ def test_accuracy_bad_baselines_are_refused_before_any_request(control_plane, na
     run = job(control_plane, namespace, tmp_path, "accuracy.yml", accuracy_vars(tmp_path, srv.url, baseline, **extra))
     assert run.returncode != 0 and message in " ".join(run.stdout.split()), run.stdout[-3000:]
     assert srv.requests() == []
-    assert control_plane.writes_since(mark, namespace=namespace) == []
+    assert control_plane.client_writes(mark, namespace=namespace) == []
 
 
 def test_accuracy_run_that_fails_removes_its_tenant(control_plane, namespace, tmp_path, server):
@@ -234,5 +234,5 @@ def test_accuracy_check_mode_sends_and_writes_nothing(control_plane, namespace, 
               "--check")
     assert run.returncode == 0, run.stdout[-3000:]
     assert [r for r in srv.requests() if r["method"] == "POST"] == []
-    assert control_plane.writes_since(mark, namespace=namespace) == []
+    assert control_plane.client_writes(mark, namespace=namespace) == []
     assert not (tmp_path / "accuracy").exists()
