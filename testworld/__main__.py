@@ -3,8 +3,8 @@
     python -m testworld build [COMPONENT ...]       build/cache the pinned binaries (all by default)
     python -m testworld up [COMPONENT ...] [--port N] [--grpc-port N] [--http-port N]
                                                    components: controlplane kube-scheduler kube-controller-manager
-                                                   kwok device-plugin gpu-operator authorino; "cluster" = all but
-                                                   authorino
+                                                   kwok device-plugin gpu-operator authorino envoy-gateway;
+                                                   "cluster" = all but authorino and envoy-gateway
     python -m testworld down [COMPONENT ...] [--purge]   stop components (default: all, watchers first), by pid
     python -m testworld status [COMPONENT ...]     what runs where (exit 1 if a named component -- by default
                                                    the control plane -- is stopped)
@@ -25,13 +25,16 @@ import os
 import sys
 from pathlib import Path
 
-from testworld import (authorino, controller_manager, controlplane, device_plugin, gobuild, gpu_operator, kwok,
-                       scheduler)
+from testworld import (authorino, controller_manager, controlplane, device_plugin, envoy_gateway, gobuild,
+                       gpu_operator, kwok, scheduler)
 from testworld.base import State, TestWorldError, log, state_dir_from_env
 
 # Start order; `down` stops them in reverse (everything else watches the control plane).
 COMPONENTS = {"controlplane": controlplane, "kube-scheduler": scheduler, "kube-controller-manager": controller_manager,
-              "kwok": kwok, "device-plugin": device_plugin, "gpu-operator": gpu_operator, "authorino": authorino}
+              "kwok": kwok, "device-plugin": device_plugin, "gpu-operator": gpu_operator, "authorino": authorino,
+              # The real Envoy Gateway controller, out of cluster; it runs the chart's configuration once the
+              # collection has installed it (not part of "cluster").
+              "envoy-gateway": envoy_gateway}
 # The cluster behind the API server: scheduler, controllers, simulated nodes, the GPU as the device plugin offers it
 # and the RuntimeClass the GPU Operator creates.
 CLUSTER = ("controlplane", "kube-scheduler", "kube-controller-manager", "kwok", "device-plugin", "gpu-operator")

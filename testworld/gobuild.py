@@ -43,6 +43,9 @@ COMPONENTS = {
     "authorino": {"module": "github.com/kuadrant/authorino", "commands": {
         "authorino": "github.com/kuadrant/authorino"},
         "env": {"GONOSUMDB": "github.com/kuadrant/*", "CGO_ENABLED": "0"}},
+    # The real Gateway API controller, run out of cluster (testworld.envoy_gateway).
+    "envoy-gateway": {"module": "github.com/envoyproxy/gateway", "dir": "envoy_gateway", "commands": {
+        "envoy-gateway": "github.com/envoyproxy/gateway/cmd/envoy-gateway"}},
 }
 
 
