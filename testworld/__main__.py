@@ -10,7 +10,9 @@
                                                    the control plane -- is stopped)
     python -m testworld env                        shell exports (KUBECONFIG, PATH with the binaries)
     python -m testworld kubeconfig                 the admin kubeconfig path
-    python -m testworld install-crds DIR           server-side apply every CRD under DIR
+    python -m testworld install-crds DIR [--release-set current|reference]
+                                                   server-side apply a mirror's CRDs of one release set
+                                                   (default current), or every CRD under DIR
     python -m testworld register-nodes [NAME ...] [--catalog FILE ...] [--gpus N] [--inventory HOSTS_FILE]
 
 State (pids, ports, certificates, logs) lives in --state-dir (default $TOKENLABS_CONTROLPLANE_DIR or
@@ -65,6 +67,7 @@ def parse(argv):
     sub.add_parser("env")
     p_crds = sub.add_parser("install-crds")
     p_crds.add_argument("mirror", type=Path, help="mirror directory (holding crds/) or a CRD directory")
+    p_crds.add_argument("--release-set", default="current", help="the mirror's release set (default: current)")
     p_nodes = sub.add_parser("register-nodes", help="register Node objects as a kubelet would")
     p_nodes.add_argument("names", nargs="*", help="node names")
     p_nodes.add_argument("--catalog", type=Path, nargs="+", default=[],
@@ -133,7 +136,7 @@ def run(args) -> int:
         print(f"export KUBECONFIG={state.kubeconfig}")
         print(f"export PATH={':'.join(bindir)}:$PATH")
     elif args.command == "install-crds":
-        controlplane.install_crds(state, args.mirror.resolve())
+        controlplane.install_crds(state, args.mirror.resolve(), args.release_set)
     elif args.command == "register-nodes":
         if args.inventory:
             controlplane.register_inventory_nodes(state, args.inventory)

@@ -19,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from testworld import release_sets
 from testworld.base import (
     State, TestWorldError, alive, free_port, http_ok, log, passes_ready, port_free, process_status, spawn,
     start_process, stop_pid, tail)
@@ -281,9 +282,11 @@ def kubectl(state: State, *args: str, check: bool = True) -> subprocess.Complete
     return proc
 
 
-def install_crds(state: State, mirror: Path) -> None:
+def install_crds(state: State, mirror: Path, release_set: str = release_sets.DEFAULT_SET) -> None:
+    """Server-side apply the CRDs of a mirror's release set (a mirror holds ``crds/``), or of one directory."""
     crd_dir = mirror / "crds" if (mirror / "crds").is_dir() else mirror
-    files = sorted(p for p in crd_dir.rglob("*.yaml") if p.is_file())
+    dirs = release_sets.crd_dirs(mirror, release_set) if crd_dir != mirror else [mirror]
+    files = sorted(p for d in dirs for p in d.rglob("*.yaml") if p.is_file())
     if not crd_dir.is_dir() or not files:
         raise TestWorldError(
             f"CRD mirror {mirror} not found or holds no *.yaml files; pass the mirror directory "
@@ -303,7 +306,7 @@ def install_crds(state: State, mirror: Path) -> None:
         if time.monotonic() > deadline:
             raise TestWorldError(f"CRDs from {crd_dir} not Established: {proc.stderr.strip()}")
         time.sleep(0.5)
-    log(f"{len(files)} CRDs from {crd_dir} established", NAME)
+    log(f"{len(files)} CRDs from {', '.join(str(d) for d in dirs)} established", NAME)
 
 
 NODE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

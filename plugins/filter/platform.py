@@ -55,21 +55,23 @@ def chart_archive(chart):
     return model_catalog.chart_archive(_plain(chart))
 
 
-def inferencepool_values(model, epp_image):
-    return model_catalog.inferencepool_values(_plain(model), _plain(epp_image))
+def inferencepool_values(model, epp_image, engine_metrics="flags"):
+    return model_catalog.inferencepool_values(_plain(model), _plain(epp_image), str(engine_metrics))
 
 
-def modelservice_values(model, hf_token_secret=None, runtime_class="nvidia"):
-    return model_catalog.modelservice_values(_plain(model), hf_token_secret or None, runtime_class)
+def modelservice_values(model, hf_token_secret=None, runtime_class="nvidia", engine_metrics="flags"):
+    return model_catalog.modelservice_values(_plain(model), hf_token_secret or None, runtime_class,
+                                             str(engine_metrics))
 
 
 def decode_strategy_patch(model, namespace):
     return model_catalog.decode_strategy_patch(_plain(model), namespace)
 
 
-def aigatewayroute(models, name, namespace, gateway_name, llm_request_costs=None):
+def aigatewayroute(models, name, namespace, gateway_name, llm_request_costs=None,
+                   api_version=model_catalog.AIGATEWAY_API_VERSION):
     return model_catalog.aigatewayroute(_plain(models), name, namespace, gateway_name,
-                                        llm_request_costs=_plain(llm_request_costs))
+                                        llm_request_costs=_plain(llm_request_costs), api_version=str(api_version))
 
 
 def pool_release(model):

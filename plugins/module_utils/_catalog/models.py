@@ -42,6 +42,12 @@ MODEL_FIELDS = {
 
 DEFAULT_GPU_MEMORY_SHARE = 0.9
 DEFAULT_REQUEST_TIMEOUT = "300s"
+# How the endpoint picker learns a non-vLLM engine's metric names (release set data, see inferencepool_values).
+ENGINE_METRICS = ("flags", "engine_label")
+ENGINE_TYPE_LABEL = "inference.networking.k8s.io/engine-type"
+ENGINE_TYPES = {"vllm": "vllm", "sglang": "sglang", "trtllm": "trtllm-serve"}
+# The current release set's AIGatewayRoute version (Envoy AI Gateway v1.0); the reference set's is v1alpha1.
+AIGATEWAY_API_VERSION = "aigateway.envoyproxy.io/v1beta1"
 # Host-side requests of one engine process. Four models share spark-02 in the reference catalog: with the
 # former 32Gi each they asked 128Gi of a GB10 whose kubelet offers about 119-125Gi, and the real scheduler
 # refused the fourth ("Insufficient memory"). The engines' weights and KV cache are bounded by
@@ -51,7 +57,9 @@ DEFAULT_RESOURCES = {
     "limits": {"cpu": "8", "memory": "64Gi"},
 }
 SERVING_PORT = 8000
-MAX_ROUTE_RULES = 128  # AIGatewayRoute v1alpha1 (Envoy AI Gateway v0.5.0) spec.rules maxItems
+# One AIGatewayRoute rule per model. AI Gateway copies the rules into an HTTPRoute (at most 16 rules) and adds
+# its own catch-all rule: 15 models per route in v0.5.0 already, and the v1beta1 CRD says spec.rules maxItems 15.
+MAX_ROUTE_RULES = 15
 MAX_NAME_LENGTH = 35   # "<name>-pool" stays within the 40 characters the inferencepool chart keeps
 
 # Arguments the platform sets itself from catalog fields (per engine).
@@ -242,27 +250,44 @@ def decode_deployment(model):
     return "%s-decode" % model["name"]
 
 
-def model_labels(model):
-    return {"llm-d.ai/inference-serving": "true", "llm-d.ai/model": model["name"]}
+def model_labels(model, engine_metrics="flags"):
+    """The model server pods' labels (the pool selects them; llm-d-modelservice also makes them the Deployment's
+    selector). With ``engine_metrics`` ``engine_label`` a non-vLLM pod also names its engine for the endpoint
+    picker's metrics extractor (GAIE v1.5)."""
+    labels = {"llm-d.ai/inference-serving": "true", "llm-d.ai/model": model["name"]}
+    if engine_metrics == "engine_label" and model["engine"] != "vllm":
+        labels[ENGINE_TYPE_LABEL] = ENGINE_TYPES[model["engine"]]
+    return labels
 
 
-def inferencepool_values(model, epp_image):
+def inferencepool_values(model, epp_image, engine_metrics="flags"):
     """Values of the inferencepool chart for ``model``.
 
-    ``epp_image``: {hub, name, tag} of an arm64-capable endpoint picker
-    (the upstream EPP image is amd64-only).
+    ``epp_image``: {hub, name, tag} of an arm64-capable endpoint picker (the upstream EPP image is
+    amd64-only); written both as hub/name (inferencepool up to v1.3) and registry/repository (v1.4 on),
+    each chart ignoring the other's keys.
+    ``engine_metrics``: how the endpoint picker learns a non-vLLM engine's metric names -- ``flags``
+    (GAIE v1.3: ``--*-metric`` flags) or ``engine_label`` (GAIE v1.5 refuses those flags; its metrics extractor
+    maps each pod by its ``inference.networking.k8s.io/engine-type`` label, see :func:`model_labels`).
+    Either way the pool fails closed: no endpoint picker, no traffic (the v1.5 chart's default is FailOpen).
     """
+    if engine_metrics not in ENGINE_METRICS:
+        raise ValueError("engine_metrics %r is not one of %s" % (engine_metrics, ", ".join(ENGINE_METRICS)))
     engine = model["engine"]
+    registry, _sep, namespace = epp_image["hub"].partition("/")
     values = {
         "inferencePool": {
             "modelServers": {"matchLabels": model_labels(model)},
             "targetPorts": [{"number": SERVING_PORT}],
-            "modelServerType": "triton-tensorrt-llm" if engine == "trtllm" else "vllm",
+            "modelServerType": "triton-tensorrt-llm" if engine == "trtllm" and engine_metrics == "flags" else "vllm",
         },
         "inferenceExtension": {
             "replicas": 1,
             "image": {"hub": epp_image["hub"], "name": epp_image["name"], "tag": epp_image["tag"],
+                      "registry": registry,
+                      "repository": "/".join(part for part in (namespace, epp_image["name"]) if part),
                       "pullPolicy": "IfNotPresent"},
+            "failureMode": "FailClose",
             "flags": {"v": 1},
             "monitoring": {"prometheus": {"enabled": False, "auth": {"enabled": False}}},
             "resources": {"requests": {"cpu": "500m", "memory": "512Mi"},
@@ -270,12 +295,14 @@ def inferencepool_values(model, epp_image):
         },
         "provider": {"name": "none"},
     }
-    if engine == "sglang":
+    if engine == "sglang" and engine_metrics == "flags":
         values["inferenceExtension"]["flags"].update({
             "total-queued-requests-metric": "sglang:num_queue_reqs",
             "kv-cache-usage-percentage-metric": "sglang:token_usage",
             "lora-info-metric": "",
         })
+    if engine == "trtllm" and engine_metrics == "engine_label":
+        values["inferenceExtension"]["metricsDataSource"] = {"path": "/prometheus/metrics"}
     return values
 
 
@@ -316,9 +343,12 @@ def engine_container(model):
     return container
 
 
-def modelservice_values(model, hf_token_secret=None, runtime_class="nvidia"):
-    """Values of the llm-d-modelservice chart for ``model`` (decode only, no P/D routing sidecar)."""
-    artifacts = {"name": model["id"], "uri": "hf://%s" % model["id"], "labels": model_labels(model)}
+def modelservice_values(model, hf_token_secret=None, runtime_class="nvidia", engine_metrics="flags"):
+    """Values of the llm-d-modelservice chart for ``model`` (decode only, no P/D routing sidecar).
+
+    ``decode.strategy`` (llm-d-modelservice v0.4.12 on; earlier releases ignore it and get
+    :func:`decode_strategy_patch`): rolling updates that fit one GPU per node."""
+    artifacts = {"name": model["id"], "uri": "hf://%s" % model["id"], "labels": model_labels(model, engine_metrics)}
     if hf_token_secret:
         artifacts["authSecretName"] = hf_token_secret
     return {
@@ -328,6 +358,7 @@ def modelservice_values(model, hf_token_secret=None, runtime_class="nvidia"):
         "decode": {
             "create": True,
             "replicas": model.get("replicas", 1),
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
             "parallelism": {"tensor": 1},
             "extraConfig": {"runtimeClassName": runtime_class},
             "nodeSelector": {"kubernetes.io/hostname": model["node"]},
@@ -349,8 +380,12 @@ def decode_strategy_patch(model, namespace):
     }
 
 
-def aigatewayroute(models, name, namespace, gateway_name, gateway_namespace=None, llm_request_costs=None):
-    """The AIGatewayRoute: one rule per model, header x-ai-eg-model -> the model's InferencePool."""
+def aigatewayroute(models, name, namespace, gateway_name, gateway_namespace=None, llm_request_costs=None,
+                   api_version=AIGATEWAY_API_VERSION):
+    """The AIGatewayRoute: one rule per model, header x-ai-eg-model -> the model's InferencePool.
+
+    ``api_version`` is the release set's (``aigateway.envoyproxy.io/v1beta1`` from AI Gateway v1.0,
+    ``v1alpha1`` before); the fields used here are the same in both."""
     rules = []
     for model in models:
         rules.append({
@@ -366,5 +401,5 @@ def aigatewayroute(models, name, namespace, gateway_name, gateway_namespace=None
     }
     if llm_request_costs:
         spec["llmRequestCosts"] = copy.deepcopy(llm_request_costs)
-    return {"apiVersion": "aigateway.envoyproxy.io/v1alpha1", "kind": "AIGatewayRoute",
+    return {"apiVersion": api_version, "kind": "AIGatewayRoute",
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}

@@ -2,7 +2,7 @@
 Helm values and the AIGatewayRoute.
 
 The rendered AIGatewayRoute is also checked against the CEL rules of the
-mirrored AIGatewayRoute v0.5.0 CRD that matter here (one InferencePool per rule,
+mirrored AIGatewayRoute CRDs (v0.5.0 and v1.0.0) that matter here (one InferencePool per rule,
 group and kind together, at most 128 rules).
 """
 
@@ -130,17 +130,22 @@ def test_chart_sources():
                                            "chart_version": None, "chart_repo_url": None}
 
 
-def test_mirror_file_names_match_shared_mirror():
-    """Every chart the defaults name exists under the archive name the roles compute."""
+@pytest.mark.parametrize("release_set", ["current", "reference"])
+def test_mirror_holds_every_chart_and_crd_directory_of_each_release_set(release_set):
+    """Every chart and CRD directory a release set names exists where the roles look for it."""
     mirror = os.environ.get("TOKENLABS_MIRROR") or str(REPO.parent / "shared")
     if not os.path.isdir(os.path.join(mirror, "charts")):
         pytest.skip("no artifact mirror")
-    text = (REPO / "roles/platform_defaults/defaults/main.yml").read_text()
-    defaults = yaml.safe_load(text)
+    defaults = yaml.safe_load((REPO / "roles/platform_defaults/defaults/main.yml").read_text())
+    release = defaults["tokenlabs_release_sets"][release_set]
+    versions = {"tokenlabs_%s_version" % name: c["version"] for name, c in release["components"].items()}
     for chart in defaults["tokenlabs_platform_charts"].values():
-        version_var = chart["version"].strip("{} ")
-        chart = dict(chart, version=defaults[version_var])
+        chart = dict(chart, version=versions[chart["version"].strip("{} ")])
         assert os.path.exists(mc.chart_source(chart, mirror)["chart_ref"]), chart
+    for project, component in (("gateway-api", "gateway_api"),
+                               ("gateway-api-inference-extension", "inference_extension")):
+        crd_dir = release["mirror_crds"].format(project=project, version=release["components"][component]["version"])
+        assert any(Path(mirror, crd_dir).glob("*.yaml")), crd_dir
 
 
 def test_inferencepool_values():
@@ -154,6 +159,27 @@ def test_inferencepool_values():
         "triton-tensorrt-llm"
     assert "total-queued-requests-metric" in mc.inferencepool_values(model(engine="sglang"), EPP)[
         "inferenceExtension"]["flags"]
+    assert values["inferenceExtension"]["failureMode"] == "FailClose"
+
+
+def test_inferencepool_values_for_gaie_v1_5_name_engines_by_pod_label():
+    """GAIE v1.5 refuses the --*-metric flags; the pods name their engine instead (the current release set)."""
+    sglang, trtllm = model(engine="sglang"), model(engine="trtllm")
+    values = mc.inferencepool_values(sglang, EPP, "engine_label")
+    assert values["inferenceExtension"]["flags"] == {"v": 1}
+    assert values["inferencePool"]["modelServerType"] == "vllm"
+    assert values["inferenceExtension"]["image"]["registry"] == "ghcr.io"
+    assert values["inferenceExtension"]["image"]["repository"] == "llm-d/llm-d-inference-scheduler"
+    assert mc.model_labels(sglang, "engine_label")["inference.networking.k8s.io/engine-type"] == "sglang"
+    assert mc.model_labels(trtllm, "engine_label")["inference.networking.k8s.io/engine-type"] == "trtllm-serve"
+    assert "inference.networking.k8s.io/engine-type" not in mc.model_labels(MODEL, "engine_label")  # vLLM: default
+    assert "inference.networking.k8s.io/engine-type" not in mc.model_labels(sglang)  # reference set: selector kept
+    assert mc.inferencepool_values(trtllm, EPP, "engine_label")["inferenceExtension"]["metricsDataSource"] == \
+        {"path": "/prometheus/metrics"}
+    assert mc.modelservice_values(sglang, engine_metrics="engine_label")["modelArtifacts"]["labels"] == \
+        mc.model_labels(sglang, "engine_label")
+    with pytest.raises(ValueError, match="engine_metrics 'x' is not one of flags, engine_label"):
+        mc.inferencepool_values(MODEL, EPP, "x")
 
 
 def test_modelservice_values_vllm():
@@ -193,6 +219,9 @@ def test_aigatewayroute_one_pool_per_rule():
     costs = [{"metadataKey": "llm_total_token", "type": "TotalToken"}]
     route = mc.aigatewayroute([MODEL, other], "llm-inference", "token-labs", "token-labs-gateway", llm_request_costs=costs)
     assert route["metadata"] == {"name": "llm-inference", "namespace": "token-labs"}
+    assert route["apiVersion"] == "aigateway.envoyproxy.io/v1beta1"  # AI Gateway v1.0 (current release set)
+    reference = mc.aigatewayroute([MODEL], "r", "ns", "gw", api_version="aigateway.envoyproxy.io/v1alpha1")
+    assert reference["apiVersion"] == "aigateway.envoyproxy.io/v1alpha1"
     assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
                                             "name": "token-labs-gateway", "namespace": "token-labs"}]
     assert route["spec"]["llmRequestCosts"] == costs
@@ -208,8 +237,9 @@ def test_aigatewayroute_one_pool_per_rule():
 
 
 def test_too_many_models_for_one_route():
-    many = [model(id="m/%d" % i, name="m%d" % i, node="n%d" % i) for i in range(129)]
-    assert "at most 128 rules" in mc.validate_models(many)[0]
+    many = [model(id="m/%d" % i, name="m%d" % i, node="n%d" % i) for i in range(16)]
+    assert "at most 15 rules" in mc.validate_models(many)[0]
+    assert mc.validate_models(many[:15]) == []
 
 
 def test_stale_releases_are_only_the_collections_own():
