@@ -3,8 +3,10 @@
     python -m testworld build [COMPONENT ...]       build/cache the pinned binaries (all by default)
     python -m testworld up [COMPONENT ...] [--port N] [--grpc-port N] [--http-port N]
                                                    components: controlplane kube-scheduler kube-controller-manager
-                                                   kwok device-plugin gpu-operator authorino envoy-gateway;
-                                                   "cluster" = all but authorino and envoy-gateway
+                                                   kwok device-plugin gpu-operator authorino envoy-gateway
+                                                   metallb (the real MetalLB controller: loopback LoadBalancer
+                                                   addresses from 127.240.0.0/24);
+                                                   "cluster" = all but authorino, envoy-gateway and metallb
     python -m testworld down [COMPONENT ...] [--purge]   stop components (default: all, watchers first), by pid
     python -m testworld status [COMPONENT ...]     what runs where (exit 1 if a named component -- by default
                                                    the control plane -- is stopped)
@@ -28,7 +30,7 @@ import sys
 from pathlib import Path
 
 from testworld import (authorino, controller_manager, controlplane, device_plugin, envoy_gateway, gobuild,
-                       gpu_operator, kwok, scheduler)
+                       gpu_operator, kwok, metallb, scheduler)
 from testworld.base import State, TestWorldError, log, state_dir_from_env
 
 # Start order; `down` stops them in reverse (everything else watches the control plane).
@@ -36,7 +38,10 @@ COMPONENTS = {"controlplane": controlplane, "kube-scheduler": scheduler, "kube-c
               "kwok": kwok, "device-plugin": device_plugin, "gpu-operator": gpu_operator, "authorino": authorino,
               # The real Envoy Gateway controller, out of cluster; it runs the chart's configuration once the
               # collection has installed it (not part of "cluster").
-              "envoy-gateway": envoy_gateway}
+              "envoy-gateway": envoy_gateway,
+              # The real MetalLB controller, out of cluster: LoadBalancer Services get loopback addresses as
+              # MicroK8s' metallb addon gives them (not part of "cluster").
+              "metallb": metallb}
 # The cluster behind the API server: scheduler, controllers, simulated nodes, the GPU as the device plugin offers it
 # and the RuntimeClass the GPU Operator creates.
 CLUSTER = ("controlplane", "kube-scheduler", "kube-controller-manager", "kwok", "device-plugin", "gpu-operator")

@@ -46,6 +46,10 @@ COMPONENTS = {
     # The real Gateway API controller, run out of cluster (testworld.envoy_gateway).
     "envoy-gateway": {"module": "github.com/envoyproxy/gateway", "dir": "envoy_gateway", "commands": {
         "envoy-gateway": "github.com/envoyproxy/gateway/cmd/envoy-gateway"}},
+    # MetalLB's controller (the LoadBalancer address allocator; no speaker), the version MicroK8s 1.35's metallb
+    # addon deploys, run out of cluster (testworld.metallb).
+    "metallb": {"module": "go.universe.tf/metallb", "commands": {
+        "metallb-controller": "go.universe.tf/metallb/controller"}, "env": {"CGO_ENABLED": "0"}},
 }
 
 
