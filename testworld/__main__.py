@@ -5,7 +5,8 @@
                                                    components: controlplane kube-scheduler kube-controller-manager
                                                    kwok device-plugin gpu-operator authorino envoy-gateway
                                                    metallb (the real MetalLB controller: loopback LoadBalancer
-                                                   addresses from 127.240.0.0/24);
+                                                   addresses from 127.240.0.0/24) ai-gateway (the real
+                                                   Envoy AI Gateway controller and extension server);
                                                    "cluster" = all but authorino, envoy-gateway and metallb
     python -m testworld down [COMPONENT ...] [--purge]   stop components (default: all, watchers first), by pid
     python -m testworld status [COMPONENT ...]     what runs where (exit 1 if a named component -- by default
@@ -29,7 +30,7 @@ import os
 import sys
 from pathlib import Path
 
-from testworld import (authorino, controller_manager, controlplane, device_plugin, envoy_gateway, gobuild,
+from testworld import (ai_gateway, authorino, controller_manager, controlplane, device_plugin, envoy_gateway, gobuild,
                        gpu_operator, kwok, metallb, scheduler)
 from testworld.base import State, TestWorldError, log, state_dir_from_env
 
@@ -39,6 +40,9 @@ COMPONENTS = {"controlplane": controlplane, "kube-scheduler": scheduler, "kube-c
               # The real Envoy Gateway controller, out of cluster; it runs the chart's configuration once the
               # collection has installed it (not part of "cluster").
               "envoy-gateway": envoy_gateway,
+              # The real Envoy AI Gateway controller, out of cluster, once the collection has installed its chart:
+              # AIGatewayRoute status, the generated HTTPRoutes, Envoy Gateway's extension server.
+              "ai-gateway": ai_gateway,
               # The real MetalLB controller, out of cluster: LoadBalancer Services get loopback addresses as
               # MicroK8s' metallb addon gives them (not part of "cluster").
               "metallb": metallb}

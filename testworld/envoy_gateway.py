@@ -30,25 +30,31 @@ pid) does what the chart's Deployment and certgen Job would do in a cluster:
      only its own loopback: nothing the controller opens is reachable from this machine's interfaces, two test
      worlds never collide on those ports, and the controller can dial nothing but what the supervisor bridges:
      the API server (``127.0.0.1:<apiserver port>`` inside the namespace, forwarded to the same port on the
-     host's loopback) and, the other way, the admin console (``127.0.0.1:<admin_port>`` on the host, forwarded
-     to the configured admin port inside). The supervisor probes ``/readyz`` on 8081 inside the namespace.
+     host's loopback), the extension server (below) and, the other way, the admin console
+     (``127.0.0.1:<admin_port>`` on the host, forwarded to the configured admin port inside). The supervisor
+     probes ``/readyz`` on 8081 inside the namespace.
+   - Extension server: the chart's ``extensionManager.service`` (the collection's: the AI Gateway controller at
+     ``ai-gateway-controller.<ns>.svc.cluster.local:1063``) names a Service nothing resolves here. The written
+     configuration points it at ``ip: 127.0.0.1:<extension port>`` instead (:func:`out_of_cluster_config`; the
+     port is :func:`extension_server_port`, one per state directory) and the supervisor forwards that port inside
+     the namespace to the same port on the host's loopback, where :mod:`testworld.ai_gateway` serves the real AI
+     Gateway extension server (its supervisor forwards it into the AI Gateway controller's own namespace).
 4. Every 2 s it reads the ConfigMap again; when its content changes (a new ``helm upgrade``) the server is
    restarted with the new configuration; when it disappears the server is stopped until it is back. A server
    that exits is started again after 5 s.
 
-Nothing else is reachable from the namespace: no DNS, no extension server. With the collection's
-``extensionManager`` (the AI Gateway controller at ``ai-gateway-controller.<ns>.svc.cluster.local:1063``) the
-xDS translation waits on that server for ever (``waitForReady`` gRPC calls, ``internal/extension/grpc.go``),
-``failOpen`` or not, so what the xDS runner publishes (EnvoyPatchPolicy status, xDS snapshots) does not appear;
-the Gateway API statuses (GatewayClass, Gateway, routes, the other policies) come from the gateway-api runner
-and do.
+Nothing else is reachable from the namespace: no DNS. While the AI Gateway controller does not run
+(``python -m testworld up ai-gateway``) the xDS translation waits on the extension server for ever
+(``waitForReady`` gRPC calls, ``internal/extension/grpc.go``), ``failOpen`` or not, so what the xDS runner
+publishes (EnvoyPatchPolicy status, xDS snapshots) does not appear; the Gateway API statuses (GatewayClass,
+Gateway, routes, the other policies) come from the gateway-api runner and do.
 
 The controller talks to the API server as ``system:envoy-gateway`` (group ``system:masters``), so the audit log
 tells its writes from the collection's. Logs: ``<state>/logs/envoy-gateway.log`` (supervisor, certgen and
 server); the supervisor's phase is in ``<state>/envoy-gateway.status.json``.
 
     python -m testworld.envoy_gateway run --kubeconfig K --state-dir D --status-file F --apiserver-port P \\
-        --admin-port A
+        --admin-port A [--extension-port E]
 """
 
 from __future__ import annotations
@@ -95,11 +101,14 @@ LIBC = ctypes.CDLL(None, use_errno=True)
 
 # --- pure functions (unit-tested) -------------------------------------------------------------------------------
 
-def out_of_cluster_config(text: str) -> str:
+def out_of_cluster_config(text: str, extension_port: int | None = None) -> str:
     """The chart's EnvoyGateway configuration with only what running out of cluster needs changed.
 
     Leader election is disabled (one process, no Lease); an admin address other than loopback is moved to
-    127.0.0.1 (it is bridged from the host's loopback). Everything else is kept as the chart rendered it.
+    127.0.0.1 (it is bridged from the host's loopback); with ``extension_port``, the extension manager's service
+    (``fqdn``/``host``/``port``/``unix``) becomes ``ip: 127.0.0.1:<extension_port>`` (bridged to the host's
+    loopback, where the AI Gateway extension server is served; ``tls`` and ``retry`` are kept). Everything else
+    is kept as the chart rendered it.
     """
     import yaml  # pylint: disable=import-outside-toplevel
     doc = yaml.safe_load(text)
@@ -120,7 +129,19 @@ def out_of_cluster_config(text: str) -> str:
     address = ((doc.get("admin") or {}).get("address") or {})
     if address.get("host") not in (None, "", "127.0.0.1"):
         address["host"] = "127.0.0.1"
+    service = (doc.get("extensionManager") or {}).get("service")
+    if extension_port and isinstance(service, dict):
+        for key in ("fqdn", "ip", "unix", "host", "port"):
+            service.pop(key, None)
+        service["ip"] = {"address": "127.0.0.1", "port": extension_port}
     return yaml.safe_dump(doc, sort_keys=False)
+
+
+def extension_dialed(config_text: str) -> int | None:
+    """The loopback port a written configuration's extension manager dials (``None``: no extension server)."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    ip = (((yaml.safe_load(config_text) or {}).get("extensionManager") or {}).get("service") or {}).get("ip") or {}
+    return int(ip["port"]) if ip.get("address") == "127.0.0.1" and ip.get("port") else None
 
 
 def admin_port(config_text: str) -> int:
@@ -296,6 +317,7 @@ class Supervisor:
         self.netns = NetNS()
         self.proc: subprocess.Popen | None = None
         self.api_listener: socket.socket | None = None
+        self.extension_listener: socket.socket | None = None
         self.config_text: str | None = None
         self.admin_port_inside = DEFAULT_ADMIN_PORT
         self.stopping = False
@@ -343,7 +365,7 @@ class Supervisor:
     def start_server(self, text: str) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.wasm.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(out_of_cluster_config(text))
+        self.config.write_text(out_of_cluster_config(text, self.args.extension_port))
         self.admin_port_inside = admin_port(self.config.read_text())
         self.ensure_certs()
         self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
@@ -357,6 +379,12 @@ class Supervisor:
             self.api_listener = self.netns.run(lambda: _listen(self.args.apiserver_port))
             threading.Thread(target=_bridge, args=(self.api_listener, lambda: socket.create_connection(
                 ("127.0.0.1", self.args.apiserver_port), timeout=10)), daemon=True).start()
+            # The extension server, at the same address inside the namespace as on the host's loopback.
+            extension = extension_dialed(self.config.read_text())
+            if extension:
+                self.extension_listener = self.netns.run(lambda: _listen(extension))
+                threading.Thread(target=_bridge, args=(self.extension_listener, lambda: socket.create_connection(
+                    ("127.0.0.1", extension), timeout=10)), daemon=True).start()
             self.proc.stdin.write(b"go\n")
             self.proc.stdin.close()
         except Exception:
@@ -365,9 +393,10 @@ class Supervisor:
         _log(f"server started (pid {self.proc.pid}, config {self.config})")
 
     def stop_server(self) -> None:
-        if self.api_listener is not None:
-            self.api_listener.close()
-            self.api_listener = None
+        for listener in (self.api_listener, self.extension_listener):
+            if listener is not None:
+                listener.close()
+        self.api_listener = self.extension_listener = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -457,6 +486,8 @@ def run(argv=None) -> int:
     p_run.add_argument("--status-file", type=Path, required=True)
     p_run.add_argument("--apiserver-port", type=int, required=True)
     p_run.add_argument("--admin-port", type=int, required=True, help="host loopback port of the admin console")
+    p_run.add_argument("--extension-port", type=int,
+                       help="host loopback port of the extension server (default: the chart's service address)")
     p_run.add_argument("--namespace", default=NAMESPACE)
     args = parser.parse_args(argv)
     supervisor = Supervisor(args)
@@ -473,6 +504,19 @@ def run(argv=None) -> int:
 
 
 # --- the component ----------------------------------------------------------------------------------------------
+
+def extension_server_port(state: State) -> int:
+    """The host loopback port of the AI Gateway extension server in this state directory (picked once, recorded
+    in ``<state>/extension-server.port``): Envoy Gateway dials it, :mod:`testworld.ai_gateway` serves it."""
+    path = state.root / "extension-server.port"
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        port = free_port()
+        state.root.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{port}\n")
+        return port
+
 
 def ensure_mount_points() -> None:
     """/certs and /var/lib/eg must exist for the bind mounts (empty directories, never written on the host)."""
@@ -492,7 +536,8 @@ def up(state: State, timeout: float = 90.0) -> dict:
     status_file = state.root / f"{NAME}.status.json"
     argv = [sys.executable, "-m", "testworld.envoy_gateway", "run", f"--kubeconfig={kubeconfig}",
             f"--state-dir={state.root}", f"--status-file={status_file}",
-            f"--apiserver-port={state.load()['port']}", f"--admin-port={admin}"]
+            f"--apiserver-port={state.load()['port']}", f"--admin-port={admin}",
+            f"--extension-port={extension_server_port(state)}"]
     return start_process(state, NAME, argv, supervisor_ready(status_file, time.time()), timeout,
                          binary_name=Path(sys.executable).name,
                          info={"admin_port": admin, "status_file": str(status_file)})

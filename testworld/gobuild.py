@@ -50,6 +50,9 @@ COMPONENTS = {
     # addon deploys, run out of cluster (testworld.metallb).
     "metallb": {"module": "go.universe.tf/metallb", "commands": {
         "metallb-controller": "go.universe.tf/metallb/controller"}, "env": {"CGO_ENABLED": "0"}},
+    # The real AIGatewayRoute controller and Envoy Gateway extension server, out of cluster (testworld.ai_gateway).
+    "ai-gateway": {"module": "github.com/envoyproxy/ai-gateway", "dir": "ai_gateway", "commands": {
+        "ai-gateway-controller": "github.com/envoyproxy/ai-gateway/cmd/controller"}},
 }
 
 

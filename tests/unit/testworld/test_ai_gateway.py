@@ -1,0 +1,197 @@
+"""The AI Gateway component of the test world: what it makes of the chart's Deployment, and the path from Envoy
+Gateway to the extension server (pure functions)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from testworld import ai_gateway, envoy_gateway
+from testworld.base import State, TestWorldError, free_port
+
+# The controller container's arguments ai-gateway-helm v1.0.0 renders for the collection's (default) values.
+CHART_ARGS = [
+    "-logLevel=info", "--extProcImage=docker.io/envoyproxy/ai-gateway-extproc:v1.0.0",
+    "--extProcImagePullPolicy=IfNotPresent", "--extProcLogLevel=info", "--envoyGatewayNamespace=envoy-gateway-system",
+    "--endpointPrefixes=openai:,cohere:/cohere,anthropic:/anthropic", "--tlsCertDir=/certs", "--tlsCertName=tls.crt",
+    "--tlsKeyName=tls.key", "--webhookPort=9443", "--enableLeaderElection=true", "--rootPrefix=/",
+    "--cacheSyncTimeout=2m", "--watchNamespaces=",
+    "--quotaRateLimitServiceAddr=envoy-ai-gateway-ratelimit.envoy-gateway-system", "--quotaRateLimitTimeout=5",
+    "--quotaRateLimitFailureModeDeny=false", "--mcpSessionEncryptionSeed=default-insecure-seed",
+    "--mcpSessionEncryptionIterations=100000"]
+
+DEPLOYMENT = {
+    "metadata": {"name": "ai-gateway-controller", "namespace": "envoy-ai-gateway-system"},
+    "spec": {"template": {"spec": {
+        "containers": [{
+            "name": "ai-gateway-helm", "image": "docker.io/envoyproxy/ai-gateway-controller:v1.0.0",
+            "args": CHART_ARGS,
+            "env": [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+            "volumeMounts": [{"mountPath": "/certs", "name": "certs", "readOnly": True}]}],
+        "volumes": [{"name": "certs", "secret": {"secretName": "self-signed-cert-for-mutating-webhook"}}]}}},
+}
+
+# envoy-gateway-config as the chart renders it for the collection's values (roles/envoy_gateway).
+EG_CONFIG = """\
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: EnvoyGateway
+extensionManager:
+  backendResources:
+  - group: inference.networking.k8s.io
+    kind: InferencePool
+    version: v1
+  hooks:
+    xdsTranslator:
+      post: [Translation, Cluster, Route]
+  service:
+    fqdn:
+      hostname: ai-gateway-controller.envoy-ai-gateway-system.svc.cluster.local
+      port: 1063
+gateway:
+  controllerName: gateway.envoyproxy.io/gatewayclass-controller
+provider:
+  type: Kubernetes
+"""
+
+
+def test_the_chart_arguments_are_kept_but_certificates_and_leader_election():
+    args = ai_gateway.controller_args(DEPLOYMENT, Path("/state/ai-gateway/certs"))
+    assert args[-2:] == ["--tlsCertDir=/state/ai-gateway/certs", "--enableLeaderElection=false"]
+    kept = [a for a in CHART_ARGS if not a.startswith(("--tlsCertDir=", "--enableLeaderElection="))]
+    assert args[:-2] == kept
+    assert not any(a.startswith("--tlsCertDir=/certs") or a == "--enableLeaderElection=true" for a in args)
+
+
+def test_single_dash_and_bare_flags_are_recognised():
+    deployment = copy.deepcopy(DEPLOYMENT)
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"] = ["-tlsCertDir=/x", "-enableLeaderElection",
+                                                                       "--extProcEnableRedaction"]
+    assert ai_gateway.controller_args(deployment, Path("/c")) == [
+        "--extProcEnableRedaction", "--tlsCertDir=/c", "--enableLeaderElection=false"]
+
+
+def test_a_flag_value_as_its_own_argument_is_refused():
+    deployment = copy.deepcopy(DEPLOYMENT)
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"] = ["--logLevel", "debug"]
+    with pytest.raises(TestWorldError, match="'debug'"):
+        ai_gateway.controller_args(deployment, Path("/c"))
+
+
+def test_a_deployment_without_containers_is_refused():
+    with pytest.raises(TestWorldError, match="no container"):
+        ai_gateway.controller_args({"spec": {"template": {"spec": {}}}}, Path("/c"))
+
+
+@pytest.mark.parametrize("args, port", [([], 1063), (["--port=:2000"], 2000), (["-port=127.0.0.1:2001"], 2001)])
+def test_the_extension_server_port_inside(args, port):
+    assert ai_gateway.extension_listen_port(["-logLevel=info", *args]) == port
+
+
+def test_the_environment_is_resolved_as_the_kubelet_would():
+    assert ai_gateway.controller_env(DEPLOYMENT) == {"POD_NAMESPACE": "envoy-ai-gateway-system"}
+    deployment = copy.deepcopy(DEPLOYMENT)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": "A", "value": 1}, {"name": "B", "valueFrom": {"fieldRef": {
+        "fieldPath": "metadata.name"}}}]
+    assert ai_gateway.controller_env(deployment) == {"A": "1", "B": "ai-gateway-controller-testworld",
+                                                     "POD_NAMESPACE": "envoy-ai-gateway-system"}
+    container["env"] = [{"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
+    with pytest.raises(TestWorldError, match="S comes from"):
+        ai_gateway.controller_env(deployment)
+
+
+def test_the_certificates_come_from_the_secret_mounted_on_certs():
+    assert ai_gateway.certs_secret_name(DEPLOYMENT) == "self-signed-cert-for-mutating-webhook"
+    deployment = copy.deepcopy(DEPLOYMENT)
+    deployment["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"] = "from-cert-manager"
+    assert ai_gateway.certs_secret_name(deployment) == "from-cert-manager"
+    del deployment["spec"]["template"]["spec"]["volumes"]
+    assert ai_gateway.certs_secret_name(deployment) == ai_gateway.DEFAULT_CERTS_SECRET
+
+
+def test_secret_files_are_the_secret_volume_and_must_hold_what_the_flags_name():
+    data = {k: base64.b64encode(f"<{k}>".encode()).decode() for k in ("tls.crt", "tls.key", "ca.crt")}
+    assert ai_gateway.secret_files(data, CHART_ARGS) == {"tls.crt": b"<tls.crt>", "tls.key": b"<tls.key>",
+                                                         "ca.crt": b"<ca.crt>"}
+    with pytest.raises(TestWorldError, match="bundle.pem"):
+        ai_gateway.secret_files(data, ["--caBundleName=bundle.pem"])
+    with pytest.raises(TestWorldError, match="tls.key"):
+        ai_gateway.secret_files({k: v for k, v in data.items() if k != "tls.key"}, CHART_ARGS)
+
+
+def test_the_controller_runs_in_a_private_network_namespace():
+    argv = ai_gateway.server_argv("/bin/aigw", ["--a=b c", "--tlsCertDir=/s"])
+    assert argv[:4] == ["unshare", "--net", "sh", "-c"]
+    script = argv[-1]
+    assert script.index("ip link set lo up") < script.index("read -r _") < script.index("exec /bin/aigw")
+    assert script.endswith("exec /bin/aigw '--a=b c' --tlsCertDir=/s")
+
+
+def test_the_fingerprint_follows_what_the_controller_is_started_from():
+    base = ai_gateway.fingerprint(CHART_ARGS, {"POD_NAMESPACE": "x"}, {"tls.crt": "a"})
+    assert base == ai_gateway.fingerprint(list(CHART_ARGS), {"POD_NAMESPACE": "x"}, {"tls.crt": "a"})
+    assert base != ai_gateway.fingerprint(CHART_ARGS, {"POD_NAMESPACE": "x"}, {"tls.crt": "b"})
+    assert base != ai_gateway.fingerprint(CHART_ARGS[1:], {"POD_NAMESPACE": "x"}, {"tls.crt": "a"})
+
+
+def test_up_waits_for_the_chart_or_a_ready_controller(tmp_path):
+    status_file = tmp_path / "status.json"
+    started = time.time()
+    check = ai_gateway.supervisor_ready(status_file, started)
+    assert check()[0] is False
+    for phase, ready in (("waiting-for-chart", True), ("starting", False), ("ready", True), ("exited", False),
+                         ("failed", False)):
+        status_file.write_text(json.dumps({"phase": phase, "updated_at": started + 1}))
+        assert check()[0] is ready, phase
+    status_file.write_text(json.dumps({"phase": "ready", "updated_at": started - 1}))
+    assert check()[0] is False  # written before this start
+
+
+def test_nothing_serving_is_not_serving():
+    assert ai_gateway.grpc_serving(free_port(), timeout=0.5) is False
+
+
+# --- Envoy Gateway's side: its extension manager dials the bridged loopback port ----------------------------------
+
+def test_envoy_gateway_dials_the_extension_server_on_loopback():
+    out = envoy_gateway.out_of_cluster_config(EG_CONFIG, extension_port=41063)
+    service = yaml.safe_load(out)["extensionManager"]["service"]
+    assert service == {"ip": {"address": "127.0.0.1", "port": 41063}}
+    assert envoy_gateway.extension_dialed(out) == 41063
+    # Everything else of the extension manager is kept.
+    doc, original = yaml.safe_load(out), yaml.safe_load(EG_CONFIG)
+    for d in (doc, original):
+        d["extensionManager"].pop("service")
+        d["provider"].pop("kubernetes", None)
+    assert doc == original
+
+
+def test_tls_and_retry_of_the_extension_service_are_kept():
+    text = EG_CONFIG.replace("    fqdn:\n", "    retry:\n      maxAttempts: 3\n    tls:\n      certificateRef:\n"
+                                            "        name: ca\n    fqdn:\n")
+    service = yaml.safe_load(envoy_gateway.out_of_cluster_config(text, 5))["extensionManager"]["service"]
+    assert service == {"retry": {"maxAttempts": 3}, "tls": {"certificateRef": {"name": "ca"}},
+                       "ip": {"address": "127.0.0.1", "port": 5}}
+
+
+def test_without_an_extension_port_or_manager_nothing_is_dialed():
+    out = envoy_gateway.out_of_cluster_config(EG_CONFIG)
+    assert yaml.safe_load(out)["extensionManager"]["service"]["fqdn"]["port"] == 1063
+    assert envoy_gateway.extension_dialed(out) is None
+    bare = envoy_gateway.out_of_cluster_config("kind: EnvoyGateway\nprovider:\n  type: Kubernetes\n", 41063)
+    assert "extensionManager" not in yaml.safe_load(bare)
+    assert envoy_gateway.extension_dialed(bare) is None
+
+
+def test_the_extension_port_is_picked_once_per_state_directory(tmp_path):
+    state = State(tmp_path / "world")
+    port = envoy_gateway.extension_server_port(state)
+    assert 0 < port < 65536
+    assert envoy_gateway.extension_server_port(state) == port
+    assert envoy_gateway.extension_server_port(State(tmp_path / "world")) == port
