@@ -3,7 +3,7 @@
 # Apache License 2.0 (see LICENSE)
 """Filters that turn the platform inventory (model catalog, version pins, mirror) into
 Helm values and Kubernetes objects.  The logic lives in
-plugins/module_utils/_catalog/ (models, gpu_sharing, placement) and _k8s/objects.py (no I/O, unit-tested); these are thin wrappers.
+plugins/module_utils/_catalog/ (models, gpu_sharing, placement, releases) and _k8s/objects.py (no I/O, unit-tested); these are thin wrappers.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,6 +16,7 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog impor
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s import objects as k8s_objects
 from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import models as model_catalog
 from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import placement
+from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import releases
 from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import services as service_catalog
 
 
@@ -64,6 +65,10 @@ def modelservice_values(model, hf_token_secret=None, runtime_class="nvidia", eng
                                              str(engine_metrics))
 
 
+def decode_selector_changes(models, deployments, engine_metrics="flags"):
+    return model_catalog.decode_selector_changes(_plain(models), _plain(deployments), str(engine_metrics))
+
+
 def decode_strategy_patch(model, namespace):
     return model_catalog.decode_strategy_patch(_plain(model), namespace)
 
@@ -72,6 +77,14 @@ def aigatewayroute(models, name, namespace, gateway_name, llm_request_costs=None
                    api_version=model_catalog.AIGATEWAY_API_VERSION):
     return model_catalog.aigatewayroute(_plain(models), name, namespace, gateway_name,
                                         llm_request_costs=_plain(llm_request_costs), api_version=str(api_version))
+
+
+def release_record(versions, release_set, namespace):
+    return releases.release_record(str(release_set), _plain(versions), str(namespace))
+
+
+def release_downgrades(versions, recorded, release_set):
+    return releases.downgrades(_plain(recorded or {}), _plain(versions), str(release_set))
 
 
 def pool_release(model):
@@ -147,7 +160,10 @@ class FilterModule(object):
             "inferencepool_values": inferencepool_values,
             "modelservice_values": modelservice_values,
             "decode_strategy_patch": decode_strategy_patch,
+            "decode_selector_changes": decode_selector_changes,
             "aigatewayroute": aigatewayroute,
+            "release_record": release_record,
+            "release_downgrades": release_downgrades,
             "pool_release": pool_release,
             "modelservice_release": modelservice_release,
             "decode_deployment": decode_deployment,

@@ -12,9 +12,13 @@ from support.cluster import REFERENCE_HOSTS, ControlPlane, all_nodes_ready, mirr
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, request):
     """A cluster of its own: control plane, kube-scheduler, kube-controller-manager, KWOK, the NVIDIA stand-ins,
-    the mirror's CRDs; the reference inventory's hosts registered as their kubelets would."""
+    the mirror's CRDs; the reference inventory's hosts registered as their kubelets would.
+
+    A test module's ``CLUSTER_CRDS`` names the release set whose CRDs are installed (default ``current``);
+    None installs none, as on a new cluster (site.yml installs every CRD it needs)."""
+    release_set = getattr(request.module, "CLUSTER_CRDS", "current")
     state_dir = tmp_path_factory.mktemp("cluster")
     base = [sys.executable, "-m", "testworld", "--state-dir", str(state_dir)]
     proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "180", "cluster"], capture_output=True, text=True,
@@ -22,8 +26,9 @@ def cluster(tmp_path_factory):
     try:
         if proc.returncode != 0:
             pytest.fail(f"the cluster did not start:\n{proc.stderr}", pytrace=False)
-        crds = subprocess.run(base + ["install-crds", str(mirror_path())], capture_output=True, text=True, check=False)
-        if crds.returncode != 0:
+        crds = subprocess.run(base + ["install-crds", str(mirror_path()), "--release-set", release_set],
+                              capture_output=True, text=True, check=False) if release_set else None
+        if crds and crds.returncode != 0:
             pytest.fail(f"installing CRDs failed:\n{crds.stderr}", pytrace=False)
         nodes = subprocess.run(base + ["register-nodes", "--inventory", str(REFERENCE_HOSTS)],
                                capture_output=True, text=True, check=False)

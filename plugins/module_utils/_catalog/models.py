@@ -369,6 +369,23 @@ def modelservice_values(model, hf_token_secret=None, runtime_class="nvidia", eng
     }
 
 
+def decode_selector_changes(models, deployments, engine_metrics="flags"):
+    """Names of existing decode Deployments (``deployments``: Deployment objects) whose pod selector differs from
+    the labels ``models`` now get -- Kubernetes refuses to change a selector, so they must be recreated."""
+    existing = {d["metadata"]["name"]: ((d.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+                for d in deployments}
+    changes = []
+    for model in models:
+        name = decode_deployment(model)
+        if name in existing:
+            # the chart's own labels (llm-d.ai/role ...) are in the selector too: compare ours only
+            ours = {k: v for k, v in existing[name].items() if k.startswith("llm-d.ai/inference-serving")
+                    or k == "llm-d.ai/model" or k == ENGINE_TYPE_LABEL}
+            if ours != model_labels(model, engine_metrics):
+                changes.append(name)
+    return changes
+
+
 def decode_strategy_patch(model, namespace):
     """Server-side-apply patch: rolling updates that fit one GPU per node (no surge pod)."""
     return {

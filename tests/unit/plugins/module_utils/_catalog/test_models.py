@@ -251,3 +251,19 @@ def test_stale_releases_are_only_the_collections_own():
                 {"name": "redis", "chart": "redis-19.0.0"}]
     assert mc.stale_releases([MODEL], releases) == ["gone-modelservice", "gone-pool"]
     assert mc.stale_releases([], []) == []
+
+
+def test_decode_selector_changes_when_the_release_set_labels_pods_differently():
+    sglang = model(engine="sglang", name="qwen3-8b")
+
+    def deployment(mdl, engine_metrics):
+        return {"metadata": {"name": mc.decode_deployment(mdl)},
+                "spec": {"selector": {"matchLabels": dict(mc.model_labels(mdl, engine_metrics), **{"llm-d.ai/role": "decode"})}}}
+
+    reference = [deployment(MODEL, "flags"), deployment(sglang, "flags")]
+    # moving to GAIE v1.5: only the sglang Deployment gets a new selector label
+    assert mc.decode_selector_changes([MODEL, sglang], reference, "engine_label") == ["qwen3-8b-decode"]
+    assert mc.decode_selector_changes([MODEL, sglang], reference, "flags") == []
+    current = [deployment(MODEL, "engine_label"), deployment(sglang, "engine_label")]
+    assert mc.decode_selector_changes([MODEL, sglang], current, "engine_label") == []
+    assert mc.decode_selector_changes([sglang], [], "engine_label") == []  # not installed yet
