@@ -57,7 +57,7 @@ def make_pki(pki: Path) -> None:
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
             "-days", "3650", "-subj", "/CN=tokenlabs-local-ca", cwd=pki)
     (pki / "apiserver.ext").write_text(
-        "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,"
+        "subjectAltName=IP:127.0.0.1,IP:127.96.0.1,DNS:localhost,DNS:kubernetes,"
         "DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
         "extendedKeyUsage=serverAuth\n")
     (pki / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
@@ -222,7 +222,7 @@ def _start(state: State, port: int, timeout: float) -> dict:
         f"--service-account-key-file={pki / 'sa.pub'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
         "--api-audiences=https://kubernetes.default.svc.cluster.local",
-        "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true",
+        "--service-cluster-ip-range=127.96.0.0/16", "--allow-privileged=true",
         f"--audit-policy-file={state.root / 'audit-policy.yaml'}", f"--audit-log-path={state.logs / 'audit.log'}",
         "--audit-log-maxsize=200", "--audit-log-maxbackup=1",
         "--profiling=false", "--v=0"])
