@@ -6,8 +6,10 @@
                                                    kwok device-plugin gpu-operator authorino envoy-gateway
                                                    metallb (the real MetalLB controller: loopback LoadBalancer
                                                    addresses from 127.240.0.0/24) ai-gateway (the real
-                                                   Envoy AI Gateway controller and extension server);
-                                                   "cluster" = all but authorino, envoy-gateway and metallb
+                                                   Envoy AI Gateway controller and extension server)
+                                                   kuadrant (the real kuadrant-, limitador- and authorino-operator);
+                                                   "cluster" = all but authorino, envoy-gateway, metallb,
+                                                   ai-gateway and kuadrant
     python -m testworld down [COMPONENT ...] [--purge]   stop components (default: all, watchers first), by pid
     python -m testworld status [COMPONENT ...]     what runs where (exit 1 if a named component -- by default
                                                    the control plane -- is stopped)
@@ -31,7 +33,7 @@ import sys
 from pathlib import Path
 
 from testworld import (ai_gateway, authorino, controller_manager, controlplane, device_plugin, envoy_gateway, gobuild,
-                       gpu_operator, kwok, metallb, scheduler)
+                       gpu_operator, kuadrant, kwok, metallb, scheduler)
 from testworld.base import State, TestWorldError, log, state_dir_from_env
 
 # Start order; `down` stops them in reverse (everything else watches the control plane).
@@ -45,7 +47,10 @@ COMPONENTS = {"controlplane": controlplane, "kube-scheduler": scheduler, "kube-c
               "ai-gateway": ai_gateway,
               # The real MetalLB controller, out of cluster: LoadBalancer Services get loopback addresses as
               # MicroK8s' metallb addon gives them (not part of "cluster").
-              "metallb": metallb}
+              "metallb": metallb,
+              # The real kuadrant-operator, limitador-operator and authorino-operator, out of cluster, once the
+              # collection has installed the kuadrant-operator chart (not part of "cluster").
+              "kuadrant": kuadrant}
 # The cluster behind the API server: scheduler, controllers, simulated nodes, the GPU as the device plugin offers it
 # and the RuntimeClass the GPU Operator creates.
 CLUSTER = ("controlplane", "kube-scheduler", "kube-controller-manager", "kwok", "device-plugin", "gpu-operator")

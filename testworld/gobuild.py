@@ -46,6 +46,21 @@ COMPONENTS = {
     # The real Gateway API controller, run out of cluster (testworld.envoy_gateway).
     "envoy-gateway": {"module": "github.com/envoyproxy/gateway", "dir": "envoy_gateway", "commands": {
         "envoy-gateway": "github.com/envoyproxy/gateway/cmd/envoy-gateway"}},
+    # The real Kuadrant operators, out of cluster (testworld.kuadrant): kuadrant-operator v1.5.2 and the
+    # limitador-operator it deploys; authorino-operator v0.25.1 (the chart deploys v0.25.2, which the Go module
+    # proxy does not serve). "version_var" gets the pinned version stamped in (their logs show it).
+    "kuadrant-operator": {"module": "github.com/kuadrant/kuadrant-operator", "dir": "kuadrant_operator",
+                          "commands": {"kuadrant-operator": "github.com/kuadrant/kuadrant-operator/cmd"},
+                          "env": {"GONOSUMDB": "github.com/kuadrant/*", "CGO_ENABLED": "0"},
+                          "version_var": "main.version"},
+    "limitador-operator": {"module": "github.com/kuadrant/limitador-operator", "dir": "limitador_operator",
+                           "commands": {"limitador-operator": "github.com/kuadrant/limitador-operator"},
+                           "env": {"GONOSUMDB": "github.com/kuadrant/*", "CGO_ENABLED": "0"},
+                           "version_var": "main.version"},
+    "authorino-operator": {"module": "github.com/kuadrant/authorino-operator", "dir": "authorino_operator",
+                           "commands": {"authorino-operator": "github.com/kuadrant/authorino-operator"},
+                           "env": {"GONOSUMDB": "github.com/kuadrant/*", "CGO_ENABLED": "0"},
+                           "version_var": "main.version"},
     # MetalLB's controller (the LoadBalancer address allocator; no speaker), the version MicroK8s 1.35's metallb
     # addon deploys, run out of cluster (testworld.metallb).
     "metallb": {"module": "go.universe.tf/metallb", "commands": {
@@ -79,6 +94,8 @@ def ldflags(component: str) -> str:
     flags = "-s -w"
     if component == "authorino":
         flags += f" -X main.version={pinned_version(component)}"
+    if COMPONENTS[component].get("version_var"):
+        flags += f" -X {COMPONENTS[component]['version_var']}={pinned_version(component)}"
     if component in ("kube", "kube-controllers"):
         version = pinned_version(component)
         major, minor = version.lstrip("v").split(".")[:2]

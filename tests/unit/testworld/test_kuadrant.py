@@ -79,10 +79,14 @@ def test_providers_are_detected_as_kuadrant_operator_does():
     assert kuadrant.served_providers({}) == []
 
 
-def test_missing_crds():
-    assert kuadrant.missing_crds(["a", "b", "c"], {"b"}) == ["a", "c"]
-    assert kuadrant.missing_crds(kuadrant.OPERATORS["limitador-operator"]["crds"],
-                                 {"limitadors.limitador.kuadrant.io", "x"}) == []
+def test_missing_kinds():
+    required = kuadrant.OPERATORS["limitador-operator"]["kinds"]
+    assert kuadrant.missing_kinds(required, {"limitador.kuadrant.io/v1alpha1": {"limitadors"}}) == []
+    assert kuadrant.missing_kinds(required, {"limitador.kuadrant.io/v1beta1": {"limitadors"}}) == [
+        "limitadors.limitador.kuadrant.io/v1alpha1"]
+    kuadrant_kinds = kuadrant.OPERATORS["kuadrant-operator"]["kinds"]
+    missing = kuadrant.missing_kinds(kuadrant_kinds, {"kuadrant.io/v1": {"authpolicies", "ratelimitpolicies"}})
+    assert "tokenratelimitpolicies.kuadrant.io/v1alpha1" in missing and "authpolicies.kuadrant.io/v1" not in missing
 
 
 def test_overall_phase():
