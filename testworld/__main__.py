@@ -8,8 +8,10 @@
                                                    addresses from 127.240.0.0/24) ai-gateway (the real
                                                    Envoy AI Gateway controller and extension server)
                                                    kuadrant (the real kuadrant-, limitador- and authorino-operator);
-                                                   "cluster" = all but authorino, envoy-gateway, metallb,
-                                                   ai-gateway and kuadrant
+                                                   "cluster" = the control plane, scheduler, controller-manager,
+                                                   KWOK and the NVIDIA stand-ins; "platform" = metallb,
+                                                   envoy-gateway, ai-gateway and kuadrant (each waits for the
+                                                   chart site.yml installs)
     python -m testworld down [COMPONENT ...] [--purge]   stop components (default: all, watchers first), by pid
     python -m testworld status [COMPONENT ...]     what runs where (exit 1 if a named component -- by default
                                                    the control plane -- is stopped)
@@ -54,6 +56,10 @@ COMPONENTS = {"controlplane": controlplane, "kube-scheduler": scheduler, "kube-c
 # The cluster behind the API server: scheduler, controllers, simulated nodes, the GPU as the device plugin offers it
 # and the RuntimeClass the GPU Operator creates.
 CLUSTER = ("controlplane", "kube-scheduler", "kube-controller-manager", "kwok", "device-plugin", "gpu-operator")
+# The platform's own controllers, built from their Go modules (the current release set): each starts once the
+# collection's site.yml has installed its chart and judges the objects the collection writes.
+PLATFORM = ("metallb", "envoy-gateway", "ai-gateway", "kuadrant")
+GROUPS = {"cluster": CLUSTER, "platform": PLATFORM}
 
 
 def parse(argv):
@@ -94,10 +100,11 @@ def parse(argv):
 
 
 def component_names(names):
-    names = [n for name in names for n in (CLUSTER if name == "cluster" else (name,))]
+    names = [n for name in names for n in GROUPS.get(name, (name,))]
     unknown = [n for n in names if n not in COMPONENTS]
     if unknown:
-        raise TestWorldError(f"unknown component(s) {', '.join(unknown)}; allowed: {', '.join(COMPONENTS)}")
+        raise TestWorldError(f"unknown component(s) {', '.join(unknown)}; allowed: {', '.join(COMPONENTS)} "
+                             f"and the groups {', '.join(GROUPS)}")
     return names
 
 

@@ -301,8 +301,8 @@ class Supervisor:
         """``{group/version: plural resources}`` of every group version the operators need or detect (what their
         REST mappers see; discovery documents are small, unlike a list of CRDs with their schemas)."""
         found = {}
-        wanted = [gv for kinds in PROVIDERS.values() for gv, _ in kinds]
-        wanted += [gv for spec in OPERATORS.values() for gv, _ in spec["kinds"]]
+        wanted = [kind[0] for kinds in PROVIDERS.values() for kind in kinds]
+        wanted += [kind[0] for spec in OPERATORS.values() for kind in spec["kinds"]]
         for gv in sorted(set(wanted)):
             group, version = gv.split("/")
             try:

@@ -222,7 +222,7 @@ class Supervisor:
                     data += chunk
             except OSError:
                 return None
-        head, _, body = data.partition(b"\r\n\r\n")
+        head, _sep, body = data.partition(b"\r\n\r\n")
         return body.decode(errors="replace") if http_status(head) == 200 else None
 
     def serve_metrics(self) -> None:

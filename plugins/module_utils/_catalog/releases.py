@@ -6,6 +6,9 @@
 site.yml writes it (a ConfigMap) once the CRDs have moved; the preflight compares it with the versions a run
 would install and refuses a downgrade before anything is written -- CRDs, stored objects and Helm releases only
 move forward (a CRD that stopped serving a version cannot be taken back by an older chart).
+
+Private to this collection (not an API for other collections; it may change
+without notice). No I/O: the record comes from the caller (``k8s_info``).
 """
 
 from __future__ import absolute_import, division, print_function

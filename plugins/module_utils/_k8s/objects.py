@@ -53,18 +53,51 @@ def pending_conditions(resources, names, condition_type):
         if obj is None:
             pending[name] = ["object not found"]
             continue
+        if obj.get("kind") in ROUTE_KINDS:
+            described = _route_pending(obj, condition_type)
+            if described:
+                pending[name] = described
+            continue
         conditions = ((obj.get("status") or {}).get("conditions")) or []
         rollout = rollout_pending(obj) if obj.get("kind") == "Deployment" and condition_type == "Available" else []
-        if not rollout and any(c.get("type") == condition_type and str(c.get("status")) == "True" for c in conditions):
+        if not rollout and _true(conditions, condition_type):
             continue
-        described = list(rollout)
-        for cond in conditions:
-            text = "%s=%s" % (cond.get("type"), cond.get("status"))
-            if cond.get("reason") or cond.get("message"):
-                text += " (%s: %s)" % (cond.get("reason", ""), cond.get("message", ""))
-            described.append(text)
+        described = list(rollout) + [_describe(cond) for cond in conditions]
         pending[name] = described or ["no status conditions reported yet"]
     return pending
+
+
+# Gateway API routes report their conditions per parent (Gateway), in status.parents[].conditions.
+ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
+
+
+def _true(conditions, condition_type):
+    return any(c.get("type") == condition_type and str(c.get("status")) == "True" for c in conditions)
+
+
+def _describe(cond):
+    text = "%s=%s" % (cond.get("type"), cond.get("status"))
+    if cond.get("reason") or cond.get("message"):
+        text += " (%s: %s)" % (cond.get("reason", ""), cond.get("message", ""))
+    return text
+
+
+def _route_pending(route, condition_type):
+    """[] when every parent the route names reports ``condition_type`` True, else what each parent says."""
+    parents = ((route.get("status") or {}).get("parents")) or []
+    wanted = ((route.get("spec") or {}).get("parentRefs")) or []
+    if not parents:
+        return ["no parent (Gateway) has reported a status yet"]
+    described = []
+    for parent in parents:
+        conditions = parent.get("conditions") or []
+        if not _true(conditions, condition_type):
+            ref = parent.get("parentRef") or {}
+            described.append("Gateway %s: %s" % (ref.get("name"), ", ".join(_describe(c) for c in conditions)
+                                                 or "no conditions"))
+    if len(parents) < len(wanted):
+        described.append("%d of %d parents have reported" % (len(parents), len(wanted)))
+    return described
 
 
 def warning_events(events, names, limit=5):

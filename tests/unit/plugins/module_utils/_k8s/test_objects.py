@@ -61,3 +61,21 @@ def test_warning_events_of_a_workload_and_what_it_made():
         'FailedCreate: pod rejected: RuntimeClass "nvidia" not found',
         "FailedScheduling: 0/3 nodes are available: 1 Insufficient nvidia.com/gpu."]}
     assert k8s_objects.warning_events([], ["engine"]) == {}
+
+
+def test_routes_are_judged_per_parent_gateway():
+    def route(*parents, refs=1):
+        return {"kind": "HTTPRoute", "metadata": {"name": "tts"},
+                "spec": {"parentRefs": [{"name": "gw"}] * refs},
+                "status": {"parents": [{"parentRef": {"name": "gw"}, "conditions": conds} for conds in parents]}}
+    accepted = [{"type": "Accepted", "status": "True"}, {"type": "ResolvedRefs", "status": "True"}]
+    refused = [{"type": "Accepted", "status": "True"},
+               {"type": "ResolvedRefs", "status": "False", "reason": "InvalidKind", "message": "InferencePool"}]
+    assert k8s_objects.pending_conditions([route(accepted)], ["tts"], "Accepted") == {}
+    assert k8s_objects.pending_conditions([route(accepted)], ["tts"], "ResolvedRefs") == {}
+    assert k8s_objects.pending_conditions([route(refused)], ["tts"], "ResolvedRefs") == {
+        "tts": ["Gateway gw: Accepted=True, ResolvedRefs=False (InvalidKind: InferencePool)"]}
+    assert k8s_objects.pending_conditions([route()], ["tts"], "Accepted") == {
+        "tts": ["no parent (Gateway) has reported a status yet"]}
+    assert k8s_objects.pending_conditions([route(accepted, refs=2)], ["tts"], "Accepted") == {
+        "tts": ["1 of 2 parents have reported"]}
