@@ -30,9 +30,15 @@ does what the chart's Deployment would do in a cluster:
    forwards the same port into its own namespace and points its configuration's ``extensionManager.service`` at
    it: Envoy Gateway's xDS translation calls the real extension server.
 
-   The webhook (Envoy proxy Pods' ext_proc sidecar) is not reachable by kube-apiserver: it calls webhooks through
-   the Service's ClusterIP, which nothing here serves. With the chart's ``failurePolicy: Fail`` and its object
-   selector (``app.kubernetes.io/managed-by: envoy-gateway``) Envoy proxy Pods are refused; no other Pod is.
+   The webhook (Envoy proxy Pods' ext_proc sidecar; the chart's ``failurePolicy: Fail`` for Pods labelled
+   ``app.kubernetes.io/managed-by: envoy-gateway``): kube-apiserver calls it at its Service's ClusterIP and port
+   (its default service resolver; the test world's service range is loopback, ``127.96.0.0/16``). Every pass the
+   supervisor reads the configuration's ``clientConfig.service`` (name, namespace, port, default 443) and that
+   Service's ``clusterIP`` and ``targetPort``, binds ``<clusterIP>:<port>`` on the host (Linux routes all of
+   127.0.0.0/8 to ``lo``) and forwards each connection to ``127.0.0.1:<targetPort>`` inside the namespace
+   (:class:`testworld.envoy_gateway.WebhookForwarder`); a changed Service or configuration is rebound. A ClusterIP
+   outside 127.0.0.0/8 (or a port already taken, e.g. by another test world with the same ClusterIP) is not
+   served: logged, and the phase is ``webhook-failed`` instead of ``ready``.
 4. Readiness: the gRPC health check (``grpc.health.v1.Health/Check``, what the chart's probes call) answers
    SERVING through the host port and the controller-runtime metrics endpoint answers inside the namespace.
 
@@ -65,8 +71,8 @@ from testworld import controlplane
 from testworld.base import State, TestWorldError, process_status, start_process, stop_process
 # The namespace plumbing Envoy Gateway's supervisor uses: sockets in another process's network namespace and the
 # byte pumps between loopback listeners.
-from testworld.envoy_gateway import (LIBC, PR_SET_PDEATHSIG, NetNS, _bridge, _listen, extension_server_port,
-                                     http_status)
+from testworld.envoy_gateway import (LIBC, PR_SET_PDEATHSIG, NetNS, WebhookForwarder, _bridge, _close, _listen,
+                                     extension_server_port, http_status)
 from testworld.gobuild import binary, build
 
 NAME = "ai-gateway"
@@ -144,6 +150,12 @@ def controller_env(deployment: dict) -> dict:
                                  f"{item.get('valueFrom')}, which the test world does not resolve")
     env.setdefault("POD_NAMESPACE", namespace)
     return env
+
+
+def container_ports(deployment: dict) -> dict:
+    """``{name: containerPort}`` of the controller's container (a Service's named targetPort)."""
+    return {p["name"]: int(p["containerPort"]) for p in controller_container(deployment).get("ports") or []
+            if p.get("name") and p.get("containerPort")}
 
 
 def certs_secret_name(deployment: dict) -> str:
@@ -244,11 +256,14 @@ class Supervisor:
         self.api_listener: socket.socket | None = None
         self.fingerprint: str | None = None
         self.inside_port = EXTENSION_PORT
+        self.webhook = WebhookForwarder(self.dial_inside, _log)
         self.stopping = False
 
     def status(self, phase: str, detail: str = "") -> None:
+        if phase == "ready" and self.webhook.error:
+            phase, detail = "webhook-failed", self.webhook.error
         self.args.status_file.write_text(json.dumps({
-            "phase": phase, "detail": detail, "updated_at": time.time(),
+            "phase": phase, "detail": detail, "updated_at": time.time(), "webhooks": self.webhook.served(),
             "controller_pid": self.proc.pid if self.proc and self.proc.poll() is None else None}))
 
     def _read(self, fn, *args):
@@ -270,6 +285,17 @@ class Supervisor:
         deployment = self.api.sanitize_for_serialization(deployment)
         secret = self._read(self.core.read_namespaced_secret, certs_secret_name(deployment), ns)
         return (deployment, secret.data if secret is not None else None), ""
+
+    def refresh_webhook(self, deployment: dict | None) -> None:
+        """The pod mutator at its Service's ClusterIP (:class:`testworld.envoy_gateway.WebhookForwarder`)."""
+        name = f"{WEBHOOK_CONFIGURATION}.{self.args.namespace}"
+
+        def read(fn, *args):
+            found = self._read(fn, *args)
+            return self.api.sanitize_for_serialization(found) if found is not None else None
+        self.webhook.refresh(name, lambda: read(self.admission.read_mutating_webhook_configuration, name),
+                             lambda ns, svc: read(self.core.read_namespaced_service, svc, ns),
+                             container_ports(deployment) if deployment else None)
 
     def write_certs(self, secret_data: dict | None, args: list[str]) -> None:
         self.certs.mkdir(parents=True, exist_ok=True)
@@ -327,7 +353,7 @@ class Supervisor:
 
     def stop_controller(self) -> None:
         if self.api_listener is not None:
-            self.api_listener.close()
+            _close(self.api_listener)
             self.api_listener = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -372,6 +398,7 @@ class Supervisor:
         while not self.stopping:
             try:
                 chart, reason = self.read_chart()
+                self.refresh_webhook(chart[0] if chart else None)
                 current = fingerprint(controller_args(chart[0], self.certs), controller_env(chart[0]),
                                       chart[1]) if chart else None
                 if current != self.fingerprint:
@@ -407,6 +434,7 @@ class Supervisor:
                 self.stop_controller()
             time.sleep(POLL_INTERVAL)
         self.stop_controller()
+        self.webhook.close()
 
 
 def run(argv=None) -> int:

@@ -33,6 +33,14 @@ pid) does what the chart's Deployment and certgen Job would do in a cluster:
      host's loopback), the extension server (below) and, the other way, the admin console
      (``127.0.0.1:<admin_port>`` on the host, forwarded to the configured admin port inside). The supervisor
      probes ``/readyz`` on 8081 inside the namespace.
+   - Topology-injector webhook: kube-apiserver calls it at its Service's ClusterIP and port (loopback: the test
+     world's service range is ``127.96.0.0/16``). Every pass the supervisor reads the MutatingWebhookConfiguration
+     ``envoy-gateway-topology-injector.<ns>`` (``clientConfig.service``: name, namespace, port, default 443) and
+     that Service's ``clusterIP`` and ``targetPort``, binds ``<clusterIP>:<port>`` on the host and forwards each
+     connection to ``127.0.0.1:<targetPort>`` inside the namespace (:class:`WebhookForwarder`, which
+     :mod:`testworld.ai_gateway` uses for its pod mutator too); a changed Service or configuration is rebound. A
+     ClusterIP outside 127.0.0.0/8 (or a port already taken) is not served: logged, and the phase is
+     ``webhook-failed`` instead of ``ready``.
    - Extension server: the chart's ``extensionManager.service`` (the collection's: the AI Gateway controller at
      ``ai-gateway-controller.<ns>.svc.cluster.local:1063``) names a Service nothing resolves here. The written
      configuration points it at ``ip: 127.0.0.1:<extension port>`` instead (:func:`out_of_cluster_config`; the
@@ -62,6 +70,7 @@ from __future__ import annotations
 import argparse
 import base64
 import ctypes
+import ipaddress
 import json
 import os
 import shlex
@@ -89,6 +98,7 @@ SUBJECT = "/O=system:masters/CN=system:envoy-gateway"
 CERTS_MOUNT = Path("/certs")
 WASM_MOUNT = Path("/var/lib/eg")
 HEALTH_PORT = 8081  # internal/provider/kubernetes/kubernetes.go: healthProbeBindAddress ":8081"
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")  # the only addresses the test world serves or dials
 DEFAULT_ADMIN_PORT = 19000  # api/v1alpha1: GatewayAdminPort
 POLL_INTERVAL = 2.0
 RESTART_DELAY = 5.0
@@ -183,6 +193,52 @@ def server_argv(envoy_gateway: str, config: Path, certs: Path, wasm: Path) -> li
         f"exec {shlex.quote(envoy_gateway)} server --config-path {shlex.quote(str(config))}",
     ])
     return ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script]
+
+
+def webhook_services(configuration: dict) -> list[tuple[str, str, int]]:
+    """``(namespace, name, port)`` of each Service a MutatingWebhookConfiguration's webhooks call (``port`` 443
+    when unset, as kube-apiserver defaults it); webhooks with a ``url`` are left out (nothing to serve here)."""
+    refs = []
+    for webhook in (configuration or {}).get("webhooks") or []:
+        service = (webhook.get("clientConfig") or {}).get("service")
+        if not service:
+            continue
+        ref = (service.get("namespace"), service.get("name"), int(service.get("port") or 443))
+        if ref not in refs:
+            refs.append(ref)
+    return refs
+
+
+def webhook_endpoint(service: dict, port: int, container_ports: dict | None = None) -> tuple[str, int, int]:
+    """``(ClusterIP, port, targetPort)`` of a webhook's Service: kube-apiserver dials ``ClusterIP:port`` (its
+    default service resolver), kube-proxy would forward that to ``targetPort`` of the controller's Pod (a named
+    targetPort is looked up in ``container_ports``, ``{name: containerPort}``). A Service without a ClusterIP, a
+    ClusterIP outside 127.0.0.0/8 (the test world binds and dials nothing else) or no TCP port ``port`` is an
+    error."""
+    meta = service.get("metadata") or {}
+    spec = service.get("spec") or {}
+    where = f"Service {meta.get('namespace')}/{meta.get('name')}"
+    cluster_ip = spec.get("clusterIP")
+    if not cluster_ip or cluster_ip == "None":
+        raise TestWorldError(f"{where} has no ClusterIP (type {spec.get('type')}, clusterIP {cluster_ip!r}): "
+                             "kube-apiserver cannot call a webhook through it")
+    try:
+        address = ipaddress.ip_address(cluster_ip)
+    except ValueError as exc:
+        raise TestWorldError(f"{where}: ClusterIP {cluster_ip!r} is not an IP address") from exc
+    if address.version != 4 or address not in LOOPBACK:
+        raise TestWorldError(f"{where}: ClusterIP {cluster_ip} is outside {LOOPBACK}; the test world listens on "
+                             "loopback addresses only, so the webhook is not served")
+    for item in spec.get("ports") or []:
+        if int(item.get("port") or 0) != port or (item.get("protocol") or "TCP") != "TCP":
+            continue
+        target = item.get("targetPort") or port
+        if isinstance(target, str) and not target.isdigit():
+            if target not in (container_ports or {}):
+                raise TestWorldError(f"{where}: targetPort {target!r} names no port of the controller's container")
+            target = (container_ports or {})[target]
+        return cluster_ip, port, int(target)
+    raise TestWorldError(f"{where} has no TCP port {port} (the webhook's clientConfig.service.port)")
 
 
 def http_status(response_head: bytes) -> int | None:
@@ -292,12 +348,99 @@ def _bridge(listener: socket.socket, dial) -> None:
         threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
 
-def _listen(port: int) -> socket.socket:
+def _listen(port: int, host: str = "127.0.0.1") -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock.bind((host, port))
     sock.listen(64)
     return sock
+
+
+def _close(listener: socket.socket) -> None:
+    """Close a listener that a :func:`_bridge` thread accepts on (``shutdown`` wakes its ``accept``; ``close``
+    alone would leave the socket listening for that thread)."""
+    try:
+        listener.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    listener.close()
+
+
+class WebhookForwarder:
+    """A controller's admission webhooks where kube-apiserver calls them: ``<ClusterIP>:<port>`` of the webhook's
+    Service, bound on the host (a loopback address: Linux routes all of 127.0.0.0/8 to ``lo``, no address to
+    add), each connection forwarded to ``127.0.0.1:<targetPort>`` in the controller's network namespace
+    (``dial_inside(port)``; while no controller runs the connection is closed, as a Service without endpoints
+    would refuse it). :meth:`refresh` (every supervisor pass) re-reads the configuration and its Services and
+    rebinds what changed; what cannot be served is logged once and kept in :attr:`error`."""
+
+    def __init__(self, dial_inside, log):
+        self.dial_inside = dial_inside
+        self.log = log
+        self.routes: dict[tuple[str, int], int] = {}  # (ClusterIP, port) -> targetPort inside the namespace
+        self.listeners: dict[tuple[str, int], socket.socket] = {}
+        self.error: str | None = None
+
+    def _dial(self, key: tuple[str, int]) -> socket.socket:
+        target = self.routes.get(key)
+        if target is None:
+            raise OSError(f"{key[0]}:{key[1]} is no longer served")
+        return self.dial_inside(target)
+
+    def refresh(self, configuration_name: str, read_configuration, read_service,
+                container_ports: dict | None = None) -> None:
+        """Serve the webhooks of ``read_configuration()`` (a MutatingWebhookConfiguration as a dict, ``None`` if
+        absent); ``read_service(namespace, name)`` gives a Service as a dict, ``None`` if absent."""
+        routes, errors = {}, []
+        try:
+            configuration = read_configuration()
+            for namespace, name, port in webhook_services(configuration or {}):
+                service = read_service(namespace, name)
+                if service is None:
+                    errors.append(f"{configuration_name}: no Service {namespace}/{name}")
+                    continue
+                try:
+                    cluster_ip, port, target = webhook_endpoint(service, port, container_ports)
+                except TestWorldError as exc:
+                    errors.append(f"{configuration_name}: {exc}")
+                    continue
+                routes[(cluster_ip, port)] = target
+        except Exception as exc:  # noqa: BLE001 - the API server unreachable: keep what is served
+            routes = dict(self.routes)
+            errors.append(f"reading {configuration_name}: {exc}")
+        for key in [k for k in self.listeners if k not in routes]:
+            _close(self.listeners.pop(key))
+            self.routes.pop(key, None)
+            self.log(f"webhook: {key[0]}:{key[1]} no longer served")
+        for key, target in routes.items():
+            if key in self.listeners:
+                if self.routes.get(key) != target:
+                    self.log(f"webhook: {key[0]}:{key[1]} now forwarded to port {target} in the namespace")
+                self.routes[key] = target
+                continue
+            try:
+                listener = _listen(key[1], key[0])
+            except OSError as exc:
+                errors.append(f"{configuration_name}: cannot listen on {key[0]}:{key[1]}: {exc}")
+                continue
+            self.routes[key] = target
+            self.listeners[key] = listener
+            threading.Thread(target=_bridge, args=(listener, lambda key=key: self._dial(key)), daemon=True).start()
+            self.log(f"webhook: serving {key[0]}:{key[1]} (the Service's ClusterIP), forwarded to port {target} in "
+                     "the namespace")
+        error = "; ".join(errors) or None
+        if error != self.error:
+            self.log(f"webhook not served: {error}" if error else "webhook: every webhook served")
+        self.error = error
+
+    def served(self) -> list[str]:
+        return [f"{ip}:{port}->{self.routes[(ip, port)]}" for ip, port in self.listeners]
+
+    def close(self) -> None:
+        for listener in self.listeners.values():
+            _close(listener)
+        self.listeners.clear()
+        self.routes.clear()
 
 
 class Supervisor:
@@ -305,6 +448,7 @@ class Supervisor:
         from kubernetes import client, config  # pylint: disable=import-outside-toplevel
         self.args = args
         api = config.new_client_from_config(config_file=str(args.kubeconfig))
+        self.api = api
         self.core = client.CoreV1Api(api)
         self.admission = client.AdmissionregistrationV1Api(api)
         self.ApiException = client.exceptions.ApiException  # pylint: disable=invalid-name
@@ -320,12 +464,30 @@ class Supervisor:
         self.extension_listener: socket.socket | None = None
         self.config_text: str | None = None
         self.admin_port_inside = DEFAULT_ADMIN_PORT
+        self.webhook = WebhookForwarder(self.dial_inside, _log)
         self.stopping = False
 
     def status(self, phase: str, detail: str = "") -> None:
+        if phase == "ready" and self.webhook.error:
+            phase, detail = "webhook-failed", self.webhook.error
         self.args.status_file.write_text(json.dumps({
-            "phase": phase, "detail": detail, "updated_at": time.time(),
+            "phase": phase, "detail": detail, "updated_at": time.time(), "webhooks": self.webhook.served(),
             "server_pid": self.proc.pid if self.proc and self.proc.poll() is None else None}))
+
+    def _read(self, fn, *args):
+        """An object as a dict (``None`` if it does not exist)."""
+        try:
+            return self.api.sanitize_for_serialization(fn(*args))
+        except self.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def refresh_webhook(self) -> None:
+        """The topology injector's webhook at its Service's ClusterIP (:class:`WebhookForwarder`)."""
+        name = f"{TOPOLOGY_WEBHOOK}.{self.args.namespace}"
+        self.webhook.refresh(name, lambda: self._read(self.admission.read_mutating_webhook_configuration, name),
+                             lambda ns, svc: self._read(self.core.read_namespaced_service, svc, ns))
 
     def read_configmap(self) -> str | None:
         try:
@@ -395,7 +557,7 @@ class Supervisor:
     def stop_server(self) -> None:
         for listener in (self.api_listener, self.extension_listener):
             if listener is not None:
-                listener.close()
+                _close(listener)
         self.api_listener = self.extension_listener = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -441,6 +603,7 @@ class Supervisor:
         self.status("waiting-for-config", f"no ConfigMap {self.args.namespace}/{CONFIGMAP} yet")
         while not self.stopping:
             try:
+                self.refresh_webhook()
                 text = self.read_configmap()
                 if text != self.config_text:
                     self.stop_server()
@@ -475,6 +638,7 @@ class Supervisor:
                 self.stop_server()
             time.sleep(POLL_INTERVAL)
         self.stop_server()
+        self.webhook.close()
 
 
 def run(argv=None) -> int:

@@ -195,3 +195,25 @@ def test_the_extension_port_is_picked_once_per_state_directory(tmp_path):
     assert 0 < port < 65536
     assert envoy_gateway.extension_server_port(state) == port
     assert envoy_gateway.extension_server_port(State(tmp_path / "world")) == port
+
+
+def test_the_pod_mutator_is_served_at_the_controller_services_cluster_ip():
+    """The chart's webhook configuration and Service (ports of its values), the ClusterIP from the loopback range."""
+    configuration = {"webhooks": [{
+        "name": "ai-gateway-controller.envoy-ai-gateway-system.svc.cluster.local", "failurePolicy": "Fail",
+        "clientConfig": {"service": {"name": "ai-gateway-controller", "namespace": "envoy-ai-gateway-system",
+                                     "port": 9443, "path": "/mutate"}}}]}
+    service = {"metadata": {"name": "ai-gateway-controller", "namespace": "envoy-ai-gateway-system"},
+               "spec": {"type": "ClusterIP", "clusterIP": "127.96.35.193", "ports": [
+                   {"name": "mutating-webhook", "port": 9443, "targetPort": 9443, "protocol": "TCP"},
+                   {"name": "grpc", "port": 1063, "targetPort": 1063, "protocol": "TCP"}]}}
+    [(namespace, name, port)] = envoy_gateway.webhook_services(configuration)
+    assert (namespace, name, port) == ("envoy-ai-gateway-system", "ai-gateway-controller", 9443)
+    assert envoy_gateway.webhook_endpoint(service, port) == ("127.96.35.193", 9443, 9443)
+    service["spec"]["ports"][0]["targetPort"] = "webhook"
+    deployment = copy.deepcopy(DEPLOYMENT)
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"] = [
+        {"name": "webhook", "containerPort": 9443}, {"containerPort": 1063}]
+    assert ai_gateway.container_ports(deployment) == {"webhook": 9443}
+    assert envoy_gateway.webhook_endpoint(service, port, ai_gateway.container_ports(deployment))[2] == 9443
+    assert ai_gateway.container_ports(DEPLOYMENT) == {}

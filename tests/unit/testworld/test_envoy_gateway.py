@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
+import random
+import socket
+import threading
 import time
 
 import pytest
 import yaml
 
 from testworld import envoy_gateway
-from testworld.base import TestWorldError
+from testworld.base import TestWorldError, free_port
 
 # What the chart renders into envoy-gateway-config for the collection's values (roles/envoy_gateway).
 CHART_CONFIG = """\
@@ -128,3 +132,143 @@ def test_up_waits_for_the_chart_or_a_ready_server(tmp_path):
         assert check()[0] is ready, phase
     status_file.write_text(json.dumps({"phase": "ready", "updated_at": started - 1}))
     assert check()[0] is False  # written before this start
+
+
+# The topology injector's webhook and Service as gateway-helm v1.9.0 renders them (the cluster gives the ClusterIP).
+TOPOLOGY_WEBHOOK = {
+    "metadata": {"name": "envoy-gateway-topology-injector.envoy-gateway-system"},
+    "webhooks": [{
+        "name": "topology.webhook.gateway.envoyproxy.io", "failurePolicy": "Ignore",
+        "clientConfig": {"service": {"name": "envoy-gateway", "namespace": "envoy-gateway-system",
+                                     "path": "/inject-pod-topology", "port": 9443}}}],
+}
+EG_SERVICE = {
+    "metadata": {"name": "envoy-gateway", "namespace": "envoy-gateway-system"},
+    "spec": {"type": "ClusterIP", "clusterIP": "127.96.35.193", "clusterIPs": ["127.96.35.193"],
+             "ports": [{"name": "grpc", "port": 18000, "protocol": "TCP", "targetPort": 18000},
+                       {"name": "webhook", "port": 9443, "protocol": "TCP", "targetPort": 9443}]},
+}
+
+
+def test_webhook_services_are_the_configurations_service_references():
+    assert envoy_gateway.webhook_services(TOPOLOGY_WEBHOOK) == [("envoy-gateway-system", "envoy-gateway", 9443)]
+    two = {"webhooks": [
+        {"clientConfig": {"service": {"name": "a", "namespace": "n"}}},  # port defaults to 443
+        {"clientConfig": {"service": {"name": "a", "namespace": "n", "port": 443}}},  # the same Service: once
+        {"clientConfig": {"url": "https://127.0.0.1:1/x"}}]}  # kube-apiserver dials URLs itself
+    assert envoy_gateway.webhook_services(two) == [("n", "a", 443)]
+    assert envoy_gateway.webhook_services({}) == []
+
+
+def test_the_webhook_is_served_at_the_services_cluster_ip_and_forwarded_to_its_target_port():
+    assert envoy_gateway.webhook_endpoint(EG_SERVICE, 9443) == ("127.96.35.193", 9443, 9443)
+    service = copy.deepcopy(EG_SERVICE)
+    service["spec"]["ports"][1]["targetPort"] = "webhook"
+    assert envoy_gateway.webhook_endpoint(service, 9443, {"webhook": 19443}) == ("127.96.35.193", 9443, 19443)
+    service["spec"]["ports"][1]["targetPort"] = "9444"
+    assert envoy_gateway.webhook_endpoint(service, 9443) == ("127.96.35.193", 9443, 9444)
+    del service["spec"]["ports"][1]["targetPort"]  # defaults to the port
+    assert envoy_gateway.webhook_endpoint(service, 9443) == ("127.96.35.193", 9443, 9443)
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"clusterIP": "10.96.35.193"}, "outside 127.0.0.0/8"),
+    ({"clusterIP": "fd00::1"}, "outside 127.0.0.0/8"),
+    ({"clusterIP": "None"}, "has no ClusterIP"),
+    ({"type": "ExternalName", "clusterIP": None}, "has no ClusterIP"),
+    ({"clusterIP": "nonsense"}, "not an IP address"),
+    ({"ports": [{"port": 9443, "protocol": "UDP"}]}, "has no TCP port 9443"),
+    ({"ports": [{"port": 9443, "targetPort": "webhook"}]}, "names no port"),
+])
+def test_a_webhook_service_the_test_world_cannot_serve_is_refused(change, error):
+    service = copy.deepcopy(EG_SERVICE)
+    service["spec"].update(change)
+    with pytest.raises(TestWorldError, match=error):
+        envoy_gateway.webhook_endpoint(service, 9443)
+
+
+def _echo_server():
+    """A loopback server that answers each connection with ``b"inside:"`` and what it received."""
+    listener = envoy_gateway._listen(0)  # pylint: disable=protected-access
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"inside:" + conn.recv(100))
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def _ask(address: tuple[str, int]) -> bytes:
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(b"hello")
+        sock.shutdown(socket.SHUT_WR)
+        return sock.recv(100)
+
+
+def test_the_forwarder_binds_the_cluster_ip_and_follows_the_service():
+    inside = _echo_server()
+    logs = []
+    dialed = []
+
+    def dial_inside(port):
+        dialed.append(port)
+        return socket.create_connection(("127.0.0.1", inside.getsockname()[1]), timeout=5)
+    forwarder = envoy_gateway.WebhookForwarder(dial_inside, logs.append)
+    service = copy.deepcopy(EG_SERVICE)
+    service["spec"]["clusterIP"] = f"127.96.{random.randint(1, 254)}.{random.randint(1, 254)}"
+    service["spec"]["ports"][1]["port"] = free_port()
+    port = service["spec"]["ports"][1]["port"]
+    configuration = copy.deepcopy(TOPOLOGY_WEBHOOK)
+    configuration["webhooks"][0]["clientConfig"]["service"]["port"] = port
+    services = {("envoy-gateway-system", "envoy-gateway"): service}
+    try:
+        forwarder.refresh("topology", lambda: configuration, lambda ns, name: services.get((ns, name)))
+        assert forwarder.error is None
+        assert forwarder.served() == [f"{service['spec']['clusterIP']}:{port}->9443"]
+        assert _ask((service["spec"]["clusterIP"], port)) == b"inside:hello"
+        assert dialed == [9443]
+        # A new targetPort: the same listener, forwarded elsewhere.
+        service["spec"]["ports"][1]["targetPort"] = 9444
+        forwarder.refresh("topology", lambda: configuration, lambda ns, name: services.get((ns, name)))
+        assert _ask((service["spec"]["clusterIP"], port)) == b"inside:hello"
+        assert dialed == [9443, 9444]
+        # A ClusterIP outside loopback: refused, and the old address no longer served.
+        service["spec"]["clusterIP"] = "10.96.0.10"
+        old = forwarder.served()
+        forwarder.refresh("topology", lambda: configuration, lambda ns, name: services.get((ns, name)))
+        assert forwarder.served() == [] and "outside 127.0.0.0/8" in forwarder.error
+        assert any("no longer served" in line for line in logs)
+        with pytest.raises(OSError):
+            _ask((old[0].split(":")[0], port))
+        # The Service gone: an error; the configuration gone: nothing to serve, no error.
+        services.clear()
+        forwarder.refresh("topology", lambda: configuration, lambda ns, name: services.get((ns, name)))
+        assert "no Service envoy-gateway-system/envoy-gateway" in forwarder.error
+        forwarder.refresh("topology", lambda: None, lambda ns, name: None)
+        assert forwarder.error is None
+    finally:
+        forwarder.close()
+        inside.close()
+
+
+def test_the_forwarder_keeps_what_it_serves_while_the_api_server_is_unreachable():
+    forwarder = envoy_gateway.WebhookForwarder(lambda port: None, lambda msg: None)
+    service = copy.deepcopy(EG_SERVICE)
+    service["spec"]["ports"][1]["port"] = port = free_port()
+    configuration = copy.deepcopy(TOPOLOGY_WEBHOOK)
+    configuration["webhooks"][0]["clientConfig"]["service"]["port"] = port
+
+    def fail():
+        raise OSError("connection refused")
+    try:
+        forwarder.refresh("topology", lambda: configuration, lambda ns, name: service)
+        served = forwarder.served()
+        forwarder.refresh("topology", fail, lambda ns, name: None)
+        assert forwarder.served() == served and "connection refused" in forwarder.error
+    finally:
+        forwarder.close()
