@@ -342,7 +342,7 @@ def _bridge(listener: socket.socket, dial) -> None:
 
     while True:
         try:
-            conn, _ = listener.accept()
+            conn, _peer = listener.accept()
         except OSError:
             return  # listener closed
         threading.Thread(target=serve, args=(conn,), daemon=True).start()
