@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     world("down", "--purge")
     started = time.monotonic()
-    world("up", "--port", "0", "--timeout", "180", "cluster")
+    world("up", "--port", "0", "--timeout", "180", "cluster", "platform")
     mirror = subprocess.run([str(REPO / "scripts" / "mirror-path")], capture_output=True, text=True,
                             check=True).stdout.strip()
     world("install-crds", mirror)

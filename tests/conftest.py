@@ -28,7 +28,7 @@ def control_plane(tmp_path_factory):
     """One cluster for the whole session, CRDs installed, the reference inventory's hosts registered."""
     state_dir = tmp_path_factory.mktemp("controlplane")
     base = [sys.executable, "-m", "testworld", "--state-dir", str(state_dir)]
-    proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "180", "cluster"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "180", "cluster", "platform"], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         pytest.fail(f"control plane did not start:\n{proc.stderr}", pytrace=False)
     info = json.loads((state_dir / "state.json").read_text())

@@ -21,7 +21,7 @@ def cluster(tmp_path_factory, request):
     release_set = getattr(request.module, "CLUSTER_CRDS", "current")
     state_dir = tmp_path_factory.mktemp("cluster")
     base = [sys.executable, "-m", "testworld", "--state-dir", str(state_dir)]
-    proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "180", "cluster"], capture_output=True, text=True,
+    proc = subprocess.run(base + ["up", "--port", "0", "--timeout", "180", "cluster", "platform"], capture_output=True, text=True,
                           check=False)
     try:
         if proc.returncode != 0:

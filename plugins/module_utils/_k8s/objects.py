@@ -83,20 +83,26 @@ def _describe(cond):
 
 
 def _route_pending(route, condition_type):
-    """[] when every parent the route names reports ``condition_type`` True, else what each parent says."""
-    parents = ((route.get("status") or {}).get("parents")) or []
+    """[] when every parent (Gateway) the route names reports ``condition_type`` True, else what each says.
+
+    Several controllers write entries for the same parent (Envoy Gateway its Accepted/ResolvedRefs, Kuadrant its
+    ``kuadrant.io/...Affected``): a parent counts when any of its entries has the condition True."""
+    entries = ((route.get("status") or {}).get("parents")) or []
     wanted = ((route.get("spec") or {}).get("parentRefs")) or []
-    if not parents:
+    if not entries:
         return ["no parent (Gateway) has reported a status yet"]
+    by_parent = {}
+    for entry in entries:
+        ref = entry.get("parentRef") or {}
+        key = (ref.get("namespace"), ref.get("name"), ref.get("sectionName"))
+        by_parent.setdefault(key, []).extend(entry.get("conditions") or [])
     described = []
-    for parent in parents:
-        conditions = parent.get("conditions") or []
+    for key, conditions in by_parent.items():
         if not _true(conditions, condition_type):
-            ref = parent.get("parentRef") or {}
-            described.append("Gateway %s: %s" % (ref.get("name"), ", ".join(_describe(c) for c in conditions)
+            described.append("Gateway %s: %s" % (key[1], ", ".join(_describe(c) for c in conditions)
                                                  or "no conditions"))
-    if len(parents) < len(wanted):
-        described.append("%d of %d parents have reported" % (len(parents), len(wanted)))
+    if len(by_parent) < len(wanted):
+        described.append("%d of %d parents have reported" % (len(by_parent), len(wanted)))
     return described
 
 

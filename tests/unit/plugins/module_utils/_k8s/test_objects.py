@@ -79,3 +79,8 @@ def test_routes_are_judged_per_parent_gateway():
         "tts": ["no parent (Gateway) has reported a status yet"]}
     assert k8s_objects.pending_conditions([route(accepted, refs=2)], ["tts"], "Accepted") == {
         "tts": ["1 of 2 parents have reported"]}
+    # Kuadrant writes its own entry for the same Gateway: the parent counts once, by any entry
+    kuadrant = [{"type": "kuadrant.io/AuthPolicyAffected", "status": "True"}]
+    assert k8s_objects.pending_conditions([route(kuadrant, accepted)], ["tts"], "Accepted") == {}
+    assert k8s_objects.pending_conditions([route(kuadrant)], ["tts"], "Accepted") == {
+        "tts": ["Gateway gw: kuadrant.io/AuthPolicyAffected=True"]}
