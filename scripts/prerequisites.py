@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("unit", "lint", "sanity", "build", "integration", "conformance", "demo")
 # Stages that start the local control plane: its binaries are built from Go modules, its PKI with openssl.
 CONTROL_PLANE_STAGES = {"integration", "conformance", "demo"}
+# Stages that also run the platform's controllers (python -m testworld up platform).
+PLATFORM_STAGES = {"integration", "demo"}
 # Debian packages of the conformance stage -> (why, a file the build needs from the package or None).
 DEBIAN_PACKAGES = {
     "redis-server": ("Limitador's Redis storage in the quota conformance tests", None),
@@ -124,6 +126,11 @@ def check(stages: list[str], install: bool) -> list[str]:
     if CONTROL_PLANE_STAGES.intersection(stages):
         check_go(problems)
         check_command("openssl", "creates the local control plane's certificates", problems)
+    if PLATFORM_STAGES.intersection(stages):
+        check_command("unshare", "runs the platform's controllers in private mount and network namespaces", problems)
+        if os.geteuid() != 0:
+            problems.append("the platform's controllers (python -m testworld up platform) need root: they run in "
+                            "private mount and network namespaces (unshare) and bind-mount /certs; run as root")
     if "conformance" in stages:
         check_command("cargo", "builds testworld/rust/quota_harness, wasm-shim's CEL crate over Limitador's library", problems)
         check_packages(install, problems)

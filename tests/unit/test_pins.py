@@ -38,3 +38,23 @@ def test_benchmark_client_pins_in_the_test_virtualenv_equal_the_jobs_pins():
     for pin in defaults["tokenlabs_benchmark_packages"]:
         assert re.search(r"^%s\s" % re.escape(pin), requirements, re.M), pin
     assert defaults["tokenlabs_accuracy_packages"] == ["lm-eval[api,ifeval]==0.4.13"], "re-check docs/accuracy.md"
+
+
+def test_platform_controllers_in_the_test_world_are_the_current_sets():
+    """The controllers `python -m testworld up platform` builds are the current release set's versions (where the
+    module proxy serves them; the README names the one patch of skew: authorino-operator)."""
+    defaults = yaml.safe_load((REPO / "roles" / "platform_defaults" / "defaults" / "main.yml").read_text())
+    components = defaults["tokenlabs_release_sets"]["current"]["components"]
+
+    def required(wrapper, module):
+        gomod = (REPO / "testworld" / "go" / wrapper / "go.mod").read_text()
+        return re.search(rf"^require {re.escape(module)} (\S+)$", gomod, re.M).group(1)
+
+    assert required("envoy_gateway", "github.com/envoyproxy/gateway") == components["envoy_gateway"]["version"]
+    assert required("ai_gateway", "github.com/envoyproxy/ai-gateway") == components["ai_gateway"]["version"]
+    assert required("kuadrant_operator", "github.com/kuadrant/kuadrant-operator") == \
+        "v" + components["kuadrant"]["version"]
+    # kuadrant-operator 1.5.2's chart pins limitador-operator 0.18.3 and authorino-operator 0.25.2 (0.25.2 is
+    # refused by the module proxy: the newest served, 0.25.1, runs)
+    assert required("limitador_operator", "github.com/kuadrant/limitador-operator") == "v0.18.3"
+    assert required("authorino_operator", "github.com/kuadrant/authorino-operator") == "v0.25.1"
