@@ -68,12 +68,12 @@ import time
 from pathlib import Path
 
 from testworld import controlplane
-from testworld.base import State, TestWorldError, process_status, start_process, stop_process
+from testworld.base import State, TestWorldError, chart_version_problem, process_status, start_process, stop_process
 # The namespace plumbing Envoy Gateway's supervisor uses: sockets in another process's network namespace and the
 # byte pumps between loopback listeners.
 from testworld.envoy_gateway import (LIBC, PR_SET_PDEATHSIG, NetNS, WebhookForwarder, _bridge, _close, _listen,
                                      extension_server_port, http_status)
-from testworld.gobuild import binary, build
+from testworld.gobuild import binary, build, pinned_version
 
 NAME = "ai-gateway"
 BINARY = "ai-gateway-controller"
@@ -280,6 +280,9 @@ class Supervisor:
         deployment = self._read(self.apps.read_namespaced_deployment, DEPLOYMENT, ns)
         if deployment is None:
             return None, f"no Deployment {ns}/{DEPLOYMENT}"
+        problem = chart_version_problem(self.api.sanitize_for_serialization(deployment), pinned_version(NAME))
+        if problem:
+            return None, problem
         if self._read(self.admission.read_mutating_webhook_configuration, f"{WEBHOOK_CONFIGURATION}.{ns}") is None:
             return None, f"no MutatingWebhookConfiguration {WEBHOOK_CONFIGURATION}.{ns}"
         deployment = self.api.sanitize_for_serialization(deployment)

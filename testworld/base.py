@@ -229,3 +229,20 @@ def passes_ready(status_file: Path, started: float):
             return False, "no pass finished yet"
         return synced.get("synced_at", 0) >= started, f"last pass: {synced}"
     return check
+
+
+def chart_version_problem(deployment: dict | None, version: str) -> str:
+    """Why a controller built at ``version`` must not run for a chart's ``deployment`` ('' when it may).
+
+    A supervisor of the platform's controllers runs its binary only for the chart release of the same version (the
+    controller image's tag): never a newer controller over an older release's objects. The reference release set's
+    controllers cannot be built here (the module proxy refuses them), so a cluster on that set has none running."""
+    if deployment is None:
+        return "the chart is not installed"
+    containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or [{}]
+    image = containers[0].get("image") or ""
+    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+    if tag.lstrip("v") != version.lstrip("v"):
+        return "the chart deploys %s, this controller is %s (built from its Go module); it runs only for its own " \
+               "release" % (image or "no image", version)
+    return ""

@@ -84,12 +84,14 @@ import time
 from pathlib import Path
 
 from testworld import controlplane
-from testworld.base import State, TestWorldError, free_port, process_status, start_process, stop_process
-from testworld.gobuild import binary, build
+from testworld.base import (State, TestWorldError, chart_version_problem, free_port, process_status, start_process,
+                            stop_process)
+from testworld.gobuild import binary, build, pinned_version
 
 NAME = "envoy-gateway"
 NAMESPACE = "envoy-gateway-system"
 CONFIGMAP = "envoy-gateway-config"
+CONTROLLER_DEPLOYMENT = "envoy-gateway"  # the chart's controller (a KWOK pod); its image tag names the release
 CONFIG_KEY = "envoy-gateway.yaml"
 CERTS_SECRET = "envoy-gateway"
 TOPOLOGY_WEBHOOK = "envoy-gateway-topology-injector"
@@ -450,8 +452,10 @@ class Supervisor:
         api = config.new_client_from_config(config_file=str(args.kubeconfig))
         self.api = api
         self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
         self.admission = client.AdmissionregistrationV1Api(api)
         self.ApiException = client.exceptions.ApiException  # pylint: disable=invalid-name
+        self.version_problem = ""
         self.home = args.state_dir / NAME
         self.certs = self.home / "certs"
         self.wasm = self.home / "var-lib-eg"
@@ -490,7 +494,18 @@ class Supervisor:
                              lambda ns, svc: self._read(self.core.read_namespaced_service, svc, ns))
 
     def read_configmap(self) -> str | None:
+        """The chart's configuration, or None while the chart is missing or of another release than this binary
+        (:func:`testworld.base.chart_version_problem`)."""
         try:
+            deployment = self.api.sanitize_for_serialization(
+                self.apps.read_namespaced_deployment(CONTROLLER_DEPLOYMENT, self.args.namespace))
+            problem = chart_version_problem(deployment, pinned_version("envoy-gateway"))
+            if problem:
+                if problem != self.version_problem:
+                    _log(f"not starting: {problem}")
+                self.version_problem = problem
+                return None
+            self.version_problem = ""
             cm = self.core.read_namespaced_config_map(CONFIGMAP, self.args.namespace)
         except self.ApiException as exc:
             if exc.status == 404:

@@ -55,8 +55,8 @@ import urllib.request
 from pathlib import Path
 
 from testworld import controlplane
-from testworld.base import State, free_port, process_status, start_process, stop_process
-from testworld.gobuild import binary, build
+from testworld.base import State, chart_version_problem, free_port, process_status, start_process, stop_process
+from testworld.gobuild import binary, build, pinned_version
 
 NAME = "kuadrant"
 NAMESPACE = "kuadrant-system"
@@ -333,6 +333,11 @@ class Supervisor:
         deployment = self.read_deployment(spec["deployment"])
         if deployment is None:
             return None, None, f"no Deployment {self.args.namespace}/{spec['deployment']} (the chart is not installed)"
+        # the three run for the kuadrant-operator release they were built for (its chart pins the other two)
+        problem = chart_version_problem(self.read_deployment(OPERATORS["kuadrant-operator"]["deployment"]),
+                                        pinned_version("kuadrant-operator"))
+        if problem:
+            return None, None, problem
         missing = missing_kinds(spec["kinds"], discovery)
         if missing:
             return None, None, f"not served (CRD missing): {', '.join(missing)}"

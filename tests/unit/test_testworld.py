@@ -78,3 +78,17 @@ def test_inventory_hosts_become_nodes_as_their_kubelets_register_them():
     assert "nvidia.com/gpu" not in spark["status"]["capacity"]  # the device plugin offers it
     controller = controlplane.inventory_node_object("controller", False)
     assert "nvidia.com/gpu.present" not in controller["metadata"]["labels"] and "spec" not in controller
+
+
+def test_a_platform_controller_runs_only_for_the_chart_of_its_own_release():
+    from testworld.base import chart_version_problem
+
+    def deployment(image):
+        return {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}}
+    assert chart_version_problem(deployment("docker.io/envoyproxy/gateway:v1.9.0"), "v1.9.0") == ""
+    assert chart_version_problem(deployment("quay.io/kuadrant/kuadrant-operator:v1.5.2"), "v1.5.2") == ""
+    assert chart_version_problem(deployment("registry:5000/envoyproxy/gateway:1.9.0"), "v1.9.0") == ""
+    assert "deploys docker.io/envoyproxy/gateway:v1.6.4, this controller is v1.9.0" in \
+        chart_version_problem(deployment("docker.io/envoyproxy/gateway:v1.6.4"), "v1.9.0")
+    assert chart_version_problem(deployment("registry:5000/gateway"), "v1.9.0")  # no tag: not ours to judge
+    assert chart_version_problem(None, "v1.9.0") == "the chart is not installed"
