@@ -194,7 +194,7 @@ def _echo_server():
     def serve():
         while True:
             try:
-                conn, _ = listener.accept()
+                conn, _peer = listener.accept()
             except OSError:
                 return
             with conn:
