@@ -23,9 +23,9 @@ does what the chart's Deployment would do in a cluster:
    ``:8080`` (not configurable: the manager options set no metrics address) and the quota rate limit xDS server
    ``0.0.0.0:18002`` (``internal/ratelimit/runner``, hard-coded); pprof on ``127.0.0.1:6060``. So it runs in a
    private network namespace (``unshare --net``) with only its own loopback, like Envoy Gateway
-   (:mod:`testworld.envoy_gateway`, whose namespace helpers are reused): the supervisor bridges the API server in
+   (:mod:`testworld.envoy_gateway`; both use :mod:`testworld.netns`): the supervisor bridges the API server in
    (``127.0.0.1:<apiserver port>`` inside, forwarded to the same port on the host's loopback) and the extension
-   server out: ``127.0.0.1:<extension port>`` on the host (:func:`testworld.envoy_gateway.extension_server_port`,
+   server out: ``127.0.0.1:<extension port>`` on the host (:func:`testworld.netns.extension_server_port`,
    recorded in the state directory) is forwarded to ``127.0.0.1:1063`` inside. Envoy Gateway's supervisor
    forwards the same port into its own namespace and points its configuration's ``extensionManager.service`` at
    it: Envoy Gateway's xDS translation calls the real extension server.
@@ -36,7 +36,7 @@ does what the chart's Deployment would do in a cluster:
    supervisor reads the configuration's ``clientConfig.service`` (name, namespace, port, default 443) and that
    Service's ``clusterIP`` and ``targetPort``, binds ``<clusterIP>:<port>`` on the host (Linux routes all of
    127.0.0.0/8 to ``lo``) and forwards each connection to ``127.0.0.1:<targetPort>`` inside the namespace
-   (:class:`testworld.envoy_gateway.WebhookForwarder`); a changed Service or configuration is rebound. A ClusterIP
+   (:class:`testworld.netns.WebhookForwarder`); a changed Service or configuration is rebound. A ClusterIP
    outside 127.0.0.0/8 (or a port already taken, e.g. by another test world with the same ClusterIP) is not
    served: logged, and the phase is ``webhook-failed`` instead of ``ready``.
 4. Readiness: the gRPC health check (``grpc.health.v1.Health/Check``, what the chart's probes call) answers
@@ -52,28 +52,22 @@ supervisor's phase is in ``<state>/ai-gateway.status.json``.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
 import os
-import shlex
-import shutil
-import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from testworld import controlplane
-from testworld.base import State, TestWorldError, chart_version_problem, process_status, start_process, stop_process
-# The namespace plumbing Envoy Gateway's supervisor uses: sockets in another process's network namespace and the
-# byte pumps between loopback listeners.
-from testworld.envoy_gateway import (LIBC, PR_SET_PDEATHSIG, NetNS, WebhookForwarder, _bridge, _close, _listen,
-                                     extension_server_port, http_status)
+from testworld.base import State, TestWorldError, chart_version_problem, stop_process
 from testworld.gobuild import binary, build, pinned_version
+from testworld.netns import (NamespacedProcess, WebhookForwarder, bridge, extension_server_port, http_get, listen,
+                             namespaced_argv, require_tools)
+from testworld.supervision import (Kubernetes, run_parser, run_until_signalled, start_supervisor, status_ready,
+                                   supervisor_status, write_status)
 
 NAME = "ai-gateway"
 BINARY = "ai-gateway-controller"
@@ -182,20 +176,6 @@ def secret_files(secret_data: dict, args: list[str]) -> dict:
     return {key: base64.b64decode(value) for key, value in secret_data.items()}
 
 
-def server_argv(controller: str, args: list[str]) -> list[str]:
-    """The controller in a private network namespace with only its loopback up.
-
-    The shell waits for a line on stdin (the supervisor has bridged the API server into the namespace) before it
-    execs the controller: the pid stays the same from ``unshare`` to the controller.
-    """
-    script = " && ".join([
-        "ip link set lo up",
-        "read -r _",
-        "exec " + " ".join(shlex.quote(a) for a in [controller, *args]),
-    ])
-    return ["unshare", "--net", "sh", "-c", script]
-
-
 def fingerprint(*parts) -> str:
     """A digest of what the controller is started from (restart when it changes)."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
@@ -203,14 +183,7 @@ def fingerprint(*parts) -> str:
 
 def supervisor_ready(status_file: Path, started: float):
     """Readiness of the supervisor for ``up``: waiting for the chart's objects, or the controller is ready."""
-    def check():
-        try:
-            status = json.loads(status_file.read_text())
-        except (OSError, ValueError):
-            return False, "the supervisor has written no status yet"
-        fresh = status.get("updated_at", 0) >= started
-        return fresh and status.get("phase") in READY_PHASES, f"phase {status.get('phase')}: {status.get('detail', '')}"
-    return check
+    return status_ready(status_file, started, READY_PHASES)
 
 
 # --- the supervisor ---------------------------------------------------------------------------------------------
@@ -240,64 +213,43 @@ def grpc_serving(port: int, timeout: float = 2.0) -> bool:
 
 class Supervisor:
     def __init__(self, args):
-        from kubernetes import client, config  # pylint: disable=import-outside-toplevel
         self.args = args
-        api = config.new_client_from_config(config_file=str(args.kubeconfig))
-        self.api = api
-        self.core = client.CoreV1Api(api)
-        self.apps = client.AppsV1Api(api)
-        self.admission = client.AdmissionregistrationV1Api(api)
-        self.ApiException = client.exceptions.ApiException  # pylint: disable=invalid-name
+        self.kube = Kubernetes(args.kubeconfig)
         self.home = args.state_dir / NAME
         self.certs = self.home / "certs"
         self.binary = str(binary(BINARY))
-        self.netns = NetNS()
-        self.proc: subprocess.Popen | None = None
-        self.api_listener: socket.socket | None = None
+        self.controller = NamespacedProcess()
         self.fingerprint: str | None = None
         self.inside_port = EXTENSION_PORT
-        self.webhook = WebhookForwarder(self.dial_inside, _log)
+        self.webhook = WebhookForwarder(self.controller.dial, _log)
         self.stopping = False
 
     def status(self, phase: str, detail: str = "") -> None:
         if phase == "ready" and self.webhook.error:
             phase, detail = "webhook-failed", self.webhook.error
-        self.args.status_file.write_text(json.dumps({
-            "phase": phase, "detail": detail, "updated_at": time.time(), "webhooks": self.webhook.served(),
-            "controller_pid": self.proc.pid if self.proc and self.proc.poll() is None else None}))
-
-    def _read(self, fn, *args):
-        try:
-            return fn(*args)
-        except self.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        write_status(self.args.status_file, phase, detail, webhooks=self.webhook.served(),
+                     controller_pid=self.controller.pid())
 
     def read_chart(self):
         """``(deployment dict, secret data or None)``, or ``None`` with the reason while the chart is missing."""
-        ns = self.args.namespace
-        deployment = self._read(self.apps.read_namespaced_deployment, DEPLOYMENT, ns)
+        ns, kube = self.args.namespace, self.kube
+        deployment = kube.read(kube.apps.read_namespaced_deployment, DEPLOYMENT, ns)
         if deployment is None:
             return None, f"no Deployment {ns}/{DEPLOYMENT}"
-        problem = chart_version_problem(self.api.sanitize_for_serialization(deployment), pinned_version(NAME))
+        problem = chart_version_problem(deployment, pinned_version(NAME))
         if problem:
             return None, problem
-        if self._read(self.admission.read_mutating_webhook_configuration, f"{WEBHOOK_CONFIGURATION}.{ns}") is None:
+        if kube.read(kube.admission.read_mutating_webhook_configuration, f"{WEBHOOK_CONFIGURATION}.{ns}") is None:
             return None, f"no MutatingWebhookConfiguration {WEBHOOK_CONFIGURATION}.{ns}"
-        deployment = self.api.sanitize_for_serialization(deployment)
-        secret = self._read(self.core.read_namespaced_secret, certs_secret_name(deployment), ns)
-        return (deployment, secret.data if secret is not None else None), ""
+        secret = kube.read(kube.core.read_namespaced_secret, certs_secret_name(deployment), ns)
+        return (deployment, secret.get("data") if secret is not None else None), ""
 
     def refresh_webhook(self, deployment: dict | None) -> None:
-        """The pod mutator at its Service's ClusterIP (:class:`testworld.envoy_gateway.WebhookForwarder`)."""
+        """The pod mutator at its Service's ClusterIP (:class:`testworld.netns.WebhookForwarder`)."""
         name = f"{WEBHOOK_CONFIGURATION}.{self.args.namespace}"
-
-        def read(fn, *args):
-            found = self._read(fn, *args)
-            return self.api.sanitize_for_serialization(found) if found is not None else None
-        self.webhook.refresh(name, lambda: read(self.admission.read_mutating_webhook_configuration, name),
-                             lambda ns, svc: read(self.core.read_namespaced_service, svc, ns),
+        kube = self.kube
+        self.webhook.refresh(name, lambda: kube.read(kube.admission.read_mutating_webhook_configuration, name),
+                             lambda ns, svc: kube.read(kube.core.read_namespaced_service, svc, ns),
                              container_ports(deployment) if deployment else None)
 
     def write_certs(self, secret_data: dict | None, args: list[str]) -> None:
@@ -336,62 +288,19 @@ class Supervisor:
         self.inside_port = extension_listen_port(args)
         self.write_certs(secret_data, args)
         env = dict(os.environ, KUBECONFIG=str(self.args.kubeconfig), **controller_env(deployment))
-        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            server_argv(self.binary, args), env=env, stdin=subprocess.PIPE, stdout=sys.stderr,
-            stderr=subprocess.STDOUT,
-            # Killed with the supervisor, whatever kills it (the signal survives the exec of the controller).
-            preexec_fn=lambda: LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
-        try:
-            self.netns.attach(self.proc.pid)
-            # The API server, at the same address inside the namespace as on the host (the kubeconfig's).
-            self.api_listener = self.netns.run(lambda: _listen(self.args.apiserver_port))
-            threading.Thread(target=_bridge, args=(self.api_listener, lambda: socket.create_connection(
-                ("127.0.0.1", self.args.apiserver_port), timeout=10)), daemon=True).start()
-            self.proc.stdin.write(b"go\n")
-            self.proc.stdin.close()
-        except Exception:
-            self.stop_controller()
-            raise
-        _log(f"controller started (pid {self.proc.pid}): {' '.join(args)}")
-
-    def stop_controller(self) -> None:
-        if self.api_listener is not None:
-            _close(self.api_listener)
-            self.api_listener = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self.netns.close()
-
-    def dial_inside(self, port: int) -> socket.socket:
-        return self.netns.run(lambda: socket.create_connection(("127.0.0.1", port), timeout=2))
+        # The API server, at the same address inside the namespace as on the host (the kubeconfig's).
+        self.controller.start(namespaced_argv([self.binary, *args]), [self.args.apiserver_port], env=env)
+        _log(f"controller started (pid {self.controller.proc.pid}): {' '.join(args)}")
 
     def metrics_ok(self) -> bool:
-        try:
-            sock = self.dial_inside(METRICS_PORT)
-        except OSError:
-            return False
-        with sock:
-            try:
-                sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                head = sock.recv(256)
-            except OSError:
-                return False
-        return http_status(head) == 200
+        return http_get(lambda: self.controller.dial(METRICS_PORT), "/metrics")[0] == 200
 
     def controller_ready(self) -> bool:
         return self.metrics_ok() and grpc_serving(self.args.extension_port)
 
     def serve_extension(self) -> None:
         """The extension server, bridged from the host's loopback into the namespace (Envoy Gateway dials it)."""
-        listener = _listen(self.args.extension_port)
-        threading.Thread(target=_bridge, args=(listener, lambda: self.dial_inside(self.inside_port)),
-                         daemon=True).start()
+        bridge(listen(self.args.extension_port), lambda: self.controller.dial(self.inside_port))
 
     def loop(self) -> None:
         self.serve_extension()
@@ -405,7 +314,7 @@ class Supervisor:
                 current = fingerprint(controller_args(chart[0], self.certs), controller_env(chart[0]),
                                       chart[1]) if chart else None
                 if current != self.fingerprint:
-                    self.stop_controller()
+                    self.controller.stop()
                     self.fingerprint = current
                     if chart is None:
                         _log(f"{reason}: waiting")
@@ -415,18 +324,18 @@ class Supervisor:
                         self.status("starting")
                         self.start_controller(*chart)
                         exited_at = None
-                elif self.proc is not None and self.proc.poll() is not None:
-                    rc = self.proc.returncode
+                elif self.controller.exited():
+                    rc = self.controller.proc.returncode
                     _log(f"controller exited with {rc}; restarting in {RESTART_DELAY:.0f}s")
-                    self.stop_controller()
+                    self.controller.stop()
                     exited_at = time.monotonic()
                     self.status("exited", f"controller exited with {rc}")
-                elif self.proc is None and chart is not None and exited_at is not None \
+                elif self.controller.proc is None and chart is not None and exited_at is not None \
                         and time.monotonic() - exited_at >= RESTART_DELAY:
                     self.status("starting")
                     self.start_controller(*chart)
                     exited_at = None
-                elif self.proc is not None:
+                elif self.controller.proc is not None:
                     self.status("ready" if self.controller_ready() else "starting")
                 elif chart is None:
                     self.status("waiting-for-chart", reason)
@@ -434,16 +343,14 @@ class Supervisor:
                 _log(f"pass failed: {exc}")
                 self.status("failed", str(exc))
                 self.fingerprint = None  # try again from the start on the next pass
-                self.stop_controller()
+                self.controller.stop()
             time.sleep(POLL_INTERVAL)
-        self.stop_controller()
+        self.controller.stop()
         self.webhook.close()
 
 
 def run(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="supervise the AI Gateway controller (see the module docstring)")
+    parser, p_run = run_parser(__doc__, "supervise the AI Gateway controller (see the module docstring)")
     p_run.add_argument("--kubeconfig", type=Path, required=True)
     p_run.add_argument("--state-dir", type=Path, required=True)
     p_run.add_argument("--status-file", type=Path, required=True)
@@ -451,36 +358,22 @@ def run(argv=None) -> int:
     p_run.add_argument("--extension-port", type=int, required=True,
                        help="host loopback port of the extension server (Envoy Gateway dials it)")
     p_run.add_argument("--namespace", default=NAMESPACE)
-    args = parser.parse_args(argv)
-    supervisor = Supervisor(args)
-
-    def on_term(_signum, _frame):
-        supervisor.stopping = True
-        supervisor.stop_controller()
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    supervisor.loop()
-    return 0
+    supervisor = Supervisor(parser.parse_args(argv))
+    return run_until_signalled(supervisor, supervisor.controller.stop)
 
 
 # --- the component ----------------------------------------------------------------------------------------------
 
 def up(state: State, timeout: float = 90.0) -> dict:
     build([NAME])
-    for tool in ("unshare", "ip", "openssl"):
-        if not shutil.which(tool):
-            raise TestWorldError(f"`{tool}` is missing: the AI Gateway controller runs in a private network namespace")
+    require_tools(("unshare", "ip", "openssl"), "the AI Gateway controller runs in a private network namespace")
     kubeconfig = controlplane.identity_kubeconfig(state, NAME, SUBJECT)
     status_file = state.root / f"{NAME}.status.json"
     port = extension_server_port(state)
-    argv = [sys.executable, "-m", "testworld.ai_gateway", "run", f"--kubeconfig={kubeconfig}",
-            f"--state-dir={state.root}", f"--status-file={status_file}",
+    args = [f"--kubeconfig={kubeconfig}", f"--state-dir={state.root}", f"--status-file={status_file}",
             f"--apiserver-port={state.load()['port']}", f"--extension-port={port}"]
-    return start_process(state, NAME, argv, supervisor_ready(status_file, time.time()), timeout,
-                         binary_name=Path(sys.executable).name,
-                         info={"extension_port": port, "status_file": str(status_file)})
+    return start_supervisor(state, NAME, "testworld.ai_gateway", args, supervisor_ready(status_file, time.time()),
+                            timeout, info={"extension_port": port, "status_file": str(status_file)})
 
 
 def down(state: State) -> None:
@@ -488,9 +381,7 @@ def down(state: State) -> None:
 
 
 def status(state: State) -> bool:
-    current = state.load_component(NAME)
-    status_file = current.get("status_file")
-    return process_status(state, NAME, supervisor_ready(Path(status_file), 0) if status_file else None)
+    return supervisor_status(state, NAME, supervisor_ready)
 
 
 if __name__ == "__main__":

@@ -37,16 +37,17 @@ pid) does what the chart's Deployment and certgen Job would do in a cluster:
      world's service range is ``127.96.0.0/16``). Every pass the supervisor reads the MutatingWebhookConfiguration
      ``envoy-gateway-topology-injector.<ns>`` (``clientConfig.service``: name, namespace, port, default 443) and
      that Service's ``clusterIP`` and ``targetPort``, binds ``<clusterIP>:<port>`` on the host and forwards each
-     connection to ``127.0.0.1:<targetPort>`` inside the namespace (:class:`WebhookForwarder`, which
-     :mod:`testworld.ai_gateway` uses for its pod mutator too); a changed Service or configuration is rebound. A
+     connection to ``127.0.0.1:<targetPort>`` inside the namespace (:class:`testworld.netns.WebhookForwarder`,
+     which :mod:`testworld.ai_gateway` uses for its pod mutator too); a changed Service or configuration is rebound. A
      ClusterIP outside 127.0.0.0/8 (or a port already taken) is not served: logged, and the phase is
      ``webhook-failed`` instead of ``ready``.
    - Extension server: the chart's ``extensionManager.service`` (the collection's: the AI Gateway controller at
      ``ai-gateway-controller.<ns>.svc.cluster.local:1063``) names a Service nothing resolves here. The written
      configuration points it at ``ip: 127.0.0.1:<extension port>`` instead (:func:`out_of_cluster_config`; the
-     port is :func:`extension_server_port`, one per state directory) and the supervisor forwards that port inside
-     the namespace to the same port on the host's loopback, where :mod:`testworld.ai_gateway` serves the real AI
-     Gateway extension server (its supervisor forwards it into the AI Gateway controller's own namespace).
+     port is :func:`testworld.netns.extension_server_port`, one per state directory) and the supervisor forwards
+     that port inside the namespace to the same port on the host's loopback, where :mod:`testworld.ai_gateway`
+     serves the real AI Gateway extension server (its supervisor forwards it into the AI Gateway controller's own
+     namespace).
 4. Every 2 s it reads the ConfigMap again; when its content changes (a new ``helm upgrade``) the server is
    restarted with the new configuration; when it disappears the server is stopped until it is back. A server
    that exits is started again after 5 s.
@@ -67,26 +68,20 @@ server); the supervisor's phase is in ``<state>/envoy-gateway.status.json``.
 
 from __future__ import annotations
 
-import argparse
 import base64
-import ctypes
-import ipaddress
-import json
 import os
-import shlex
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from testworld import controlplane
-from testworld.base import (State, TestWorldError, chart_version_problem, free_port, process_status, start_process,
-                            stop_process)
+from testworld.base import State, TestWorldError, chart_version_problem, free_port, stop_process
 from testworld.gobuild import binary, build, pinned_version
+from testworld.netns import (NamespacedProcess, WebhookForwarder, bridge, extension_server_port, http_get, listen,
+                             namespaced_argv, require_tools)
+from testworld.supervision import (Kubernetes, run_parser, run_until_signalled, start_supervisor, status_ready,
+                                   supervisor_status, write_status)
 
 NAME = "envoy-gateway"
 NAMESPACE = "envoy-gateway-system"
@@ -100,15 +95,11 @@ SUBJECT = "/O=system:masters/CN=system:envoy-gateway"
 CERTS_MOUNT = Path("/certs")
 WASM_MOUNT = Path("/var/lib/eg")
 HEALTH_PORT = 8081  # internal/provider/kubernetes/kubernetes.go: healthProbeBindAddress ":8081"
-LOOPBACK = ipaddress.ip_network("127.0.0.0/8")  # the only addresses the test world serves or dials
 DEFAULT_ADMIN_PORT = 19000  # api/v1alpha1: GatewayAdminPort
 POLL_INTERVAL = 2.0
 RESTART_DELAY = 5.0
-CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 # Phases in which `up` counts the supervisor as ready: waiting for the chart, or the server is ready.
 READY_PHASES = ("waiting-for-config", "ready")
-LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 # --- pure functions (unit-tested) -------------------------------------------------------------------------------
@@ -182,85 +173,15 @@ def certgen_argv(envoy_gateway: str, topology_webhook_exists: bool) -> list[str]
 
 
 def server_argv(envoy_gateway: str, config: Path, certs: Path, wasm: Path) -> list[str]:
-    """``envoy-gateway server`` in a private mount and network namespace, /certs and /var/lib/eg bind-mounted.
-
-    The shell waits for a line on stdin (the supervisor has bridged the API server into the namespace) before it
-    execs the server: the pid stays the same from ``unshare`` to ``envoy-gateway``.
-    """
-    script = " && ".join([
-        "ip link set lo up",
-        f"mount --bind {shlex.quote(str(certs))} {CERTS_MOUNT}",
-        f"mount --bind {shlex.quote(str(wasm))} {WASM_MOUNT}",
-        "read -r _",
-        f"exec {shlex.quote(envoy_gateway)} server --config-path {shlex.quote(str(config))}",
-    ])
-    return ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script]
-
-
-def webhook_services(configuration: dict) -> list[tuple[str, str, int]]:
-    """``(namespace, name, port)`` of each Service a MutatingWebhookConfiguration's webhooks call (``port`` 443
-    when unset, as kube-apiserver defaults it); webhooks with a ``url`` are left out (nothing to serve here)."""
-    refs = []
-    for webhook in (configuration or {}).get("webhooks") or []:
-        service = (webhook.get("clientConfig") or {}).get("service")
-        if not service:
-            continue
-        ref = (service.get("namespace"), service.get("name"), int(service.get("port") or 443))
-        if ref not in refs:
-            refs.append(ref)
-    return refs
-
-
-def webhook_endpoint(service: dict, port: int, container_ports: dict | None = None) -> tuple[str, int, int]:
-    """``(ClusterIP, port, targetPort)`` of a webhook's Service: kube-apiserver dials ``ClusterIP:port`` (its
-    default service resolver), kube-proxy would forward that to ``targetPort`` of the controller's Pod (a named
-    targetPort is looked up in ``container_ports``, ``{name: containerPort}``). A Service without a ClusterIP, a
-    ClusterIP outside 127.0.0.0/8 (the test world binds and dials nothing else) or no TCP port ``port`` is an
-    error."""
-    meta = service.get("metadata") or {}
-    spec = service.get("spec") or {}
-    where = f"Service {meta.get('namespace')}/{meta.get('name')}"
-    cluster_ip = spec.get("clusterIP")
-    if not cluster_ip or cluster_ip == "None":
-        raise TestWorldError(f"{where} has no ClusterIP (type {spec.get('type')}, clusterIP {cluster_ip!r}): "
-                             "kube-apiserver cannot call a webhook through it")
-    try:
-        address = ipaddress.ip_address(cluster_ip)
-    except ValueError as exc:
-        raise TestWorldError(f"{where}: ClusterIP {cluster_ip!r} is not an IP address") from exc
-    if address.version != 4 or address not in LOOPBACK:
-        raise TestWorldError(f"{where}: ClusterIP {cluster_ip} is outside {LOOPBACK}; the test world listens on "
-                             "loopback addresses only, so the webhook is not served")
-    for item in spec.get("ports") or []:
-        if int(item.get("port") or 0) != port or (item.get("protocol") or "TCP") != "TCP":
-            continue
-        target = item.get("targetPort") or port
-        if isinstance(target, str) and not target.isdigit():
-            if target not in (container_ports or {}):
-                raise TestWorldError(f"{where}: targetPort {target!r} names no port of the controller's container")
-            target = (container_ports or {})[target]
-        return cluster_ip, port, int(target)
-    raise TestWorldError(f"{where} has no TCP port {port} (the webhook's clientConfig.service.port)")
-
-
-def http_status(response_head: bytes) -> int | None:
-    """The status code of an HTTP response's first line (``None`` if it is not one)."""
-    parts = response_head.split(b"\r\n", 1)[0].split()
-    if len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit():
-        return int(parts[1])
-    return None
+    """``envoy-gateway server`` in a private mount and network namespace, /certs and /var/lib/eg bind-mounted
+    (:func:`testworld.netns.namespaced_argv`)."""
+    return namespaced_argv([envoy_gateway, "server", "--config-path", str(config)],
+                           {certs: CERTS_MOUNT, wasm: WASM_MOUNT})
 
 
 def supervisor_ready(status_file: Path, started: float):
     """Readiness of the supervisor for ``up``: waiting for the chart's ConfigMap, or the server is ready."""
-    def check():
-        try:
-            status = json.loads(status_file.read_text())
-        except (OSError, ValueError):
-            return False, "the supervisor has written no status yet"
-        fresh = status.get("updated_at", 0) >= started
-        return fresh and status.get("phase") in READY_PHASES, f"phase {status.get('phase')}: {status.get('detail', '')}"
-    return check
+    return status_ready(status_file, started, READY_PHASES)
 
 
 # --- the supervisor ---------------------------------------------------------------------------------------------
@@ -269,192 +190,10 @@ def _log(msg: str) -> None:
     print(f"envoy-gateway supervisor: {msg}", file=sys.stderr, flush=True)
 
 
-class NetNS:
-    """Sockets created in another process's network namespace (``setns`` on the calling thread, and back)."""
-
-    def __init__(self):
-        self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        self._lock = threading.Lock()
-        self.fd = None
-
-    def attach(self, pid: int, timeout: float = 10.0) -> None:
-        """Wait until ``pid`` has its own network namespace, then keep a handle on it."""
-        home = os.stat("/proc/thread-self/ns/net").st_ino
-        deadline = time.monotonic() + timeout
-        while os.stat(f"/proc/{pid}/ns/net").st_ino == home:
-            if time.monotonic() > deadline:
-                raise TestWorldError(f"pid {pid} did not enter a network namespace of its own")
-            time.sleep(0.02)
-        self.close()
-        self.fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-    def _setns(self, fd: int) -> None:
-        if LIBC.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns: {os.strerror(err)}")
-
-    def run(self, fn):
-        """``fn()`` with the calling thread in the namespace (sockets it creates stay there)."""
-        if self.fd is None:
-            raise OSError("no network namespace attached")
-        with self._lock:
-            self._setns(self.fd)
-            try:
-                return fn()
-            finally:
-                self._setns(self._home)
-
-
-def _pump(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-            try:
-                sock.shutdown(how)
-            except OSError:
-                pass
-
-
-def _bridge(listener: socket.socket, dial) -> None:
-    """Accept on ``listener``; connect each connection to ``dial()`` and copy bytes both ways."""
-    def serve(conn):
-        try:
-            upstream = dial()
-        except OSError:
-            conn.close()
-            return
-        back = threading.Thread(target=_pump, args=(upstream, conn), daemon=True)
-        back.start()
-        _pump(conn, upstream)
-        back.join()
-        conn.close()
-        upstream.close()
-
-    while True:
-        try:
-            conn, _peer = listener.accept()
-        except OSError:
-            return  # listener closed
-        threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-
-def _listen(port: int, host: str = "127.0.0.1") -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(64)
-    return sock
-
-
-def _close(listener: socket.socket) -> None:
-    """Close a listener that a :func:`_bridge` thread accepts on (``shutdown`` wakes its ``accept``; ``close``
-    alone would leave the socket listening for that thread)."""
-    try:
-        listener.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    listener.close()
-
-
-class WebhookForwarder:
-    """A controller's admission webhooks where kube-apiserver calls them: ``<ClusterIP>:<port>`` of the webhook's
-    Service, bound on the host (a loopback address: Linux routes all of 127.0.0.0/8 to ``lo``, no address to
-    add), each connection forwarded to ``127.0.0.1:<targetPort>`` in the controller's network namespace
-    (``dial_inside(port)``; while no controller runs the connection is closed, as a Service without endpoints
-    would refuse it). :meth:`refresh` (every supervisor pass) re-reads the configuration and its Services and
-    rebinds what changed; what cannot be served is logged once and kept in :attr:`error`."""
-
-    def __init__(self, dial_inside, log):
-        self.dial_inside = dial_inside
-        self.log = log
-        self.routes: dict[tuple[str, int], int] = {}  # (ClusterIP, port) -> targetPort inside the namespace
-        self.listeners: dict[tuple[str, int], socket.socket] = {}
-        self.error: str | None = None
-
-    def _dial(self, key: tuple[str, int]) -> socket.socket:
-        target = self.routes.get(key)
-        if target is None:
-            raise OSError(f"{key[0]}:{key[1]} is no longer served")
-        return self.dial_inside(target)
-
-    def refresh(self, configuration_name: str, read_configuration, read_service,
-                container_ports: dict | None = None) -> None:
-        """Serve the webhooks of ``read_configuration()`` (a MutatingWebhookConfiguration as a dict, ``None`` if
-        absent); ``read_service(namespace, name)`` gives a Service as a dict, ``None`` if absent."""
-        routes, errors = {}, []
-        try:
-            configuration = read_configuration()
-            for namespace, name, port in webhook_services(configuration or {}):
-                service = read_service(namespace, name)
-                if service is None:
-                    errors.append(f"{configuration_name}: no Service {namespace}/{name}")
-                    continue
-                try:
-                    cluster_ip, port, target = webhook_endpoint(service, port, container_ports)
-                except TestWorldError as exc:
-                    errors.append(f"{configuration_name}: {exc}")
-                    continue
-                routes[(cluster_ip, port)] = target
-        except Exception as exc:  # noqa: BLE001 - the API server unreachable: keep what is served
-            routes = dict(self.routes)
-            errors.append(f"reading {configuration_name}: {exc}")
-        for key in [k for k in self.listeners if k not in routes]:
-            _close(self.listeners.pop(key))
-            self.routes.pop(key, None)
-            self.log(f"webhook: {key[0]}:{key[1]} no longer served")
-        for key, target in routes.items():
-            if key in self.listeners:
-                if self.routes.get(key) != target:
-                    self.log(f"webhook: {key[0]}:{key[1]} now forwarded to port {target} in the namespace")
-                self.routes[key] = target
-                continue
-            try:
-                listener = _listen(key[1], key[0])
-            except OSError as exc:
-                errors.append(f"{configuration_name}: cannot listen on {key[0]}:{key[1]}: {exc}")
-                continue
-            self.routes[key] = target
-            self.listeners[key] = listener
-            threading.Thread(target=_bridge, args=(listener, lambda key=key: self._dial(key)), daemon=True).start()
-            self.log(f"webhook: serving {key[0]}:{key[1]} (the Service's ClusterIP), forwarded to port {target} in "
-                     "the namespace")
-        error = "; ".join(errors) or None
-        if error != self.error:
-            self.log(f"webhook not served: {error}" if error else "webhook: every webhook served")
-        self.error = error
-
-    def served(self) -> list[str]:
-        return [f"{ip}:{port}->{self.routes[(ip, port)]}" for ip, port in self.listeners]
-
-    def close(self) -> None:
-        for listener in self.listeners.values():
-            _close(listener)
-        self.listeners.clear()
-        self.routes.clear()
-
-
 class Supervisor:
     def __init__(self, args):
-        from kubernetes import client, config  # pylint: disable=import-outside-toplevel
         self.args = args
-        api = config.new_client_from_config(config_file=str(args.kubeconfig))
-        self.api = api
-        self.core = client.CoreV1Api(api)
-        self.apps = client.AppsV1Api(api)
-        self.admission = client.AdmissionregistrationV1Api(api)
-        self.ApiException = client.exceptions.ApiException  # pylint: disable=invalid-name
+        self.kube = Kubernetes(args.kubeconfig)
         self.version_problem = ""
         self.home = args.state_dir / NAME
         self.certs = self.home / "certs"
@@ -462,43 +201,32 @@ class Supervisor:
         self.config = self.home / "envoy-gateway.yaml"
         self.binary = str(binary(NAME))
         self.env = dict(os.environ, KUBECONFIG=str(args.kubeconfig), ENVOY_GATEWAY_NAMESPACE=args.namespace)
-        self.netns = NetNS()
-        self.proc: subprocess.Popen | None = None
-        self.api_listener: socket.socket | None = None
-        self.extension_listener: socket.socket | None = None
+        self.server = NamespacedProcess()
         self.config_text: str | None = None
         self.admin_port_inside = DEFAULT_ADMIN_PORT
-        self.webhook = WebhookForwarder(self.dial_inside, _log)
+        self.webhook = WebhookForwarder(self.server.dial, _log)
         self.stopping = False
 
     def status(self, phase: str, detail: str = "") -> None:
         if phase == "ready" and self.webhook.error:
             phase, detail = "webhook-failed", self.webhook.error
-        self.args.status_file.write_text(json.dumps({
-            "phase": phase, "detail": detail, "updated_at": time.time(), "webhooks": self.webhook.served(),
-            "server_pid": self.proc.pid if self.proc and self.proc.poll() is None else None}))
-
-    def _read(self, fn, *args):
-        """An object as a dict (``None`` if it does not exist)."""
-        try:
-            return self.api.sanitize_for_serialization(fn(*args))
-        except self.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        write_status(self.args.status_file, phase, detail, webhooks=self.webhook.served(),
+                     server_pid=self.server.pid())
 
     def refresh_webhook(self) -> None:
-        """The topology injector's webhook at its Service's ClusterIP (:class:`WebhookForwarder`)."""
+        """The topology injector's webhook at its Service's ClusterIP (:class:`testworld.netns.WebhookForwarder`)."""
         name = f"{TOPOLOGY_WEBHOOK}.{self.args.namespace}"
-        self.webhook.refresh(name, lambda: self._read(self.admission.read_mutating_webhook_configuration, name),
-                             lambda ns, svc: self._read(self.core.read_namespaced_service, svc, ns))
+        kube = self.kube
+        self.webhook.refresh(name, lambda: kube.read(kube.admission.read_mutating_webhook_configuration, name),
+                             lambda ns, svc: kube.read(kube.core.read_namespaced_service, svc, ns))
 
     def read_configmap(self) -> str | None:
         """The chart's configuration, or None while the chart is missing or of another release than this binary
         (:func:`testworld.base.chart_version_problem`)."""
+        kube = self.kube
         try:
-            deployment = self.api.sanitize_for_serialization(
-                self.apps.read_namespaced_deployment(CONTROLLER_DEPLOYMENT, self.args.namespace))
+            deployment = kube.api.sanitize_for_serialization(
+                kube.apps.read_namespaced_deployment(CONTROLLER_DEPLOYMENT, self.args.namespace))
             problem = chart_version_problem(deployment, pinned_version("envoy-gateway"))
             if problem:
                 if problem != self.version_problem:
@@ -506,23 +234,24 @@ class Supervisor:
                 self.version_problem = problem
                 return None
             self.version_problem = ""
-            cm = self.core.read_namespaced_config_map(CONFIGMAP, self.args.namespace)
-        except self.ApiException as exc:
+            cm = kube.core.read_namespaced_config_map(CONFIGMAP, self.args.namespace)
+        except kube.ApiException as exc:
             if exc.status == 404:
                 return None
             raise
         return (cm.data or {}).get(CONFIG_KEY)
 
     def ensure_certs(self) -> None:
+        kube = self.kube
         try:
-            secret = self.core.read_namespaced_secret(CERTS_SECRET, self.args.namespace)
-        except self.ApiException as exc:
+            secret = kube.core.read_namespaced_secret(CERTS_SECRET, self.args.namespace)
+        except kube.ApiException as exc:
             if exc.status != 404:
                 raise
             try:
-                self.admission.read_mutating_webhook_configuration(f"{TOPOLOGY_WEBHOOK}.{self.args.namespace}")
+                kube.admission.read_mutating_webhook_configuration(f"{TOPOLOGY_WEBHOOK}.{self.args.namespace}")
                 webhook = True
-            except self.ApiException as exc2:
+            except kube.ApiException as exc2:
                 if exc2.status != 404:
                     raise
                 webhook = False
@@ -531,7 +260,7 @@ class Supervisor:
             proc = subprocess.run(argv, env=self.env, stdout=sys.stderr, stderr=subprocess.STDOUT, check=False)
             if proc.returncode != 0:
                 raise TestWorldError(f"envoy-gateway certgen exited with {proc.returncode}")
-            secret = self.core.read_namespaced_secret(CERTS_SECRET, self.args.namespace)
+            secret = kube.core.read_namespaced_secret(CERTS_SECRET, self.args.namespace)
         self.certs.mkdir(parents=True, exist_ok=True)
         os.chmod(self.certs, 0o700)
         for name, content in cert_files(secret.data).items():
@@ -545,72 +274,20 @@ class Supervisor:
         self.config.write_text(out_of_cluster_config(text, self.args.extension_port))
         self.admin_port_inside = admin_port(self.config.read_text())
         self.ensure_certs()
-        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            server_argv(self.binary, self.config, self.certs, self.wasm), env=self.env, stdin=subprocess.PIPE,
-            stdout=sys.stderr, stderr=subprocess.STDOUT,
-            # Killed with the supervisor, whatever kills it (the signal survives the exec of the server).
-            preexec_fn=lambda: LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
-        try:
-            self.netns.attach(self.proc.pid)
-            # The API server, at the same address inside the namespace as on the host (the kubeconfig's).
-            self.api_listener = self.netns.run(lambda: _listen(self.args.apiserver_port))
-            threading.Thread(target=_bridge, args=(self.api_listener, lambda: socket.create_connection(
-                ("127.0.0.1", self.args.apiserver_port), timeout=10)), daemon=True).start()
-            # The extension server, at the same address inside the namespace as on the host's loopback.
-            extension = extension_dialed(self.config.read_text())
-            if extension:
-                self.extension_listener = self.netns.run(lambda: _listen(extension))
-                threading.Thread(target=_bridge, args=(self.extension_listener, lambda: socket.create_connection(
-                    ("127.0.0.1", extension), timeout=10)), daemon=True).start()
-            self.proc.stdin.write(b"go\n")
-            self.proc.stdin.close()
-        except Exception:
-            self.stop_server()
-            raise
-        _log(f"server started (pid {self.proc.pid}, config {self.config})")
-
-    def stop_server(self) -> None:
-        for listener in (self.api_listener, self.extension_listener):
-            if listener is not None:
-                _close(listener)
-        self.api_listener = self.extension_listener = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self.netns.close()
-
-    def dial_inside(self, port: int) -> socket.socket:
-        return self.netns.run(lambda: socket.create_connection(("127.0.0.1", port), timeout=2))
+        # The API server and the extension server, at the same addresses inside the namespace as on the host's
+        # loopback (the kubeconfig's, the configuration's).
+        extension = extension_dialed(self.config.read_text())
+        self.server.start(server_argv(self.binary, self.config, self.certs, self.wasm),
+                          [self.args.apiserver_port, *([extension] if extension else [])], env=self.env)
+        _log(f"server started (pid {self.server.proc.pid}, config {self.config})")
 
     def server_ready(self) -> bool:
         """``GET /readyz`` on the health probe port inside the namespace answers 200."""
-        try:
-            sock = self.dial_inside(HEALTH_PORT)
-        except OSError:
-            return False
-        with sock:
-            try:
-                sock.sendall(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                head = b""
-                while b"\r\n" not in head and len(head) < 256:
-                    chunk = sock.recv(256)
-                    if not chunk:
-                        break
-                    head += chunk
-            except OSError:
-                return False
-        return http_status(head) == 200
+        return http_get(lambda: self.server.dial(HEALTH_PORT), "/readyz")[0] == 200
 
     def serve_admin(self) -> None:
         """The admin console, bridged from the host's loopback into the namespace."""
-        listener = _listen(self.args.admin_port)
-        threading.Thread(target=_bridge, args=(listener, lambda: self.dial_inside(self.admin_port_inside)),
-                         daemon=True).start()
+        bridge(listen(self.args.admin_port), lambda: self.server.dial(self.admin_port_inside))
 
     def loop(self) -> None:
         self.serve_admin()
@@ -621,7 +298,7 @@ class Supervisor:
                 self.refresh_webhook()
                 text = self.read_configmap()
                 if text != self.config_text:
-                    self.stop_server()
+                    self.server.stop()
                     self.config_text = text
                     if text is None:
                         _log(f"ConfigMap {self.args.namespace}/{CONFIGMAP} absent: waiting")
@@ -631,18 +308,18 @@ class Supervisor:
                         self.status("starting")
                         self.start_server(text)
                         exited_at = None
-                elif self.proc is not None and self.proc.poll() is not None:
-                    rc = self.proc.returncode
+                elif self.server.exited():
+                    rc = self.server.proc.returncode
                     _log(f"server exited with {rc}; restarting in {RESTART_DELAY:.0f}s")
-                    self.stop_server()
+                    self.server.stop()
                     exited_at = time.monotonic()
                     self.status("exited", f"server exited with {rc}")
-                elif self.proc is None and text is not None and exited_at is not None \
+                elif self.server.proc is None and text is not None and exited_at is not None \
                         and time.monotonic() - exited_at >= RESTART_DELAY:
                     self.status("starting")
                     self.start_server(text)
                     exited_at = None
-                elif self.proc is not None:
+                elif self.server.proc is not None:
                     self.status("ready" if self.server_ready() else "starting")
                 elif text is None:
                     self.status("waiting-for-config", f"no ConfigMap {self.args.namespace}/{CONFIGMAP}")
@@ -650,16 +327,14 @@ class Supervisor:
                 _log(f"pass failed: {exc}")
                 self.status("failed", str(exc))
                 self.config_text = None  # try again from the start on the next pass
-                self.stop_server()
+                self.server.stop()
             time.sleep(POLL_INTERVAL)
-        self.stop_server()
+        self.server.stop()
         self.webhook.close()
 
 
 def run(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="supervise envoy-gateway server (see the module docstring)")
+    parser, p_run = run_parser(__doc__, "supervise envoy-gateway server (see the module docstring)")
     p_run.add_argument("--kubeconfig", type=Path, required=True)
     p_run.add_argument("--state-dir", type=Path, required=True)
     p_run.add_argument("--status-file", type=Path, required=True)
@@ -668,42 +343,17 @@ def run(argv=None) -> int:
     p_run.add_argument("--extension-port", type=int,
                        help="host loopback port of the extension server (default: the chart's service address)")
     p_run.add_argument("--namespace", default=NAMESPACE)
-    args = parser.parse_args(argv)
-    supervisor = Supervisor(args)
-
-    def on_term(_signum, _frame):
-        supervisor.stopping = True
-        supervisor.stop_server()
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    supervisor.loop()
-    return 0
+    supervisor = Supervisor(parser.parse_args(argv))
+    return run_until_signalled(supervisor, supervisor.server.stop)
 
 
 # --- the component ----------------------------------------------------------------------------------------------
-
-def extension_server_port(state: State) -> int:
-    """The host loopback port of the AI Gateway extension server in this state directory (picked once, recorded
-    in ``<state>/extension-server.port``): Envoy Gateway dials it, :mod:`testworld.ai_gateway` serves it."""
-    path = state.root / "extension-server.port"
-    try:
-        return int(path.read_text())
-    except (OSError, ValueError):
-        port = free_port()
-        state.root.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{port}\n")
-        return port
-
 
 def ensure_mount_points() -> None:
     """/certs and /var/lib/eg must exist for the bind mounts (empty directories, never written on the host)."""
     for path in (CERTS_MOUNT, WASM_MOUNT):
         path.mkdir(parents=True, exist_ok=True)
-    for tool in ("unshare", "mount", "ip"):
-        if not shutil.which(tool):
-            raise TestWorldError(f"`{tool}` is missing: the Envoy Gateway controller runs in private namespaces")
+    require_tools(("unshare", "mount", "ip"), "the Envoy Gateway controller runs in private namespaces")
 
 
 def up(state: State, timeout: float = 90.0) -> dict:
@@ -713,13 +363,11 @@ def up(state: State, timeout: float = 90.0) -> dict:
     current = state.load_component(NAME)
     admin = current.get("admin_port") or free_port()
     status_file = state.root / f"{NAME}.status.json"
-    argv = [sys.executable, "-m", "testworld.envoy_gateway", "run", f"--kubeconfig={kubeconfig}",
-            f"--state-dir={state.root}", f"--status-file={status_file}",
+    args = [f"--kubeconfig={kubeconfig}", f"--state-dir={state.root}", f"--status-file={status_file}",
             f"--apiserver-port={state.load()['port']}", f"--admin-port={admin}",
             f"--extension-port={extension_server_port(state)}"]
-    return start_process(state, NAME, argv, supervisor_ready(status_file, time.time()), timeout,
-                         binary_name=Path(sys.executable).name,
-                         info={"admin_port": admin, "status_file": str(status_file)})
+    return start_supervisor(state, NAME, "testworld.envoy_gateway", args, supervisor_ready(status_file, time.time()),
+                            timeout, info={"admin_port": admin, "status_file": str(status_file)})
 
 
 def down(state: State) -> None:
@@ -727,9 +375,7 @@ def down(state: State) -> None:
 
 
 def status(state: State) -> bool:
-    current = state.load_component(NAME)
-    status_file = current.get("status_file")
-    return process_status(state, NAME, supervisor_ready(Path(status_file), 0) if status_file else None)
+    return supervisor_status(state, NAME, supervisor_ready)
 
 
 if __name__ == "__main__":

@@ -43,10 +43,7 @@ each is in ``<state>/kuadrant.status.json``.
 
 from __future__ import annotations
 
-import argparse
-import ctypes
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -55,16 +52,15 @@ import urllib.request
 from pathlib import Path
 
 from testworld import controlplane
-from testworld.base import State, chart_version_problem, free_port, process_status, start_process, stop_process
+from testworld.base import State, chart_version_problem, free_port, stop_process
 from testworld.gobuild import binary, build, pinned_version
+from testworld.supervision import (Kubernetes, die_with_parent, run_parser, run_until_signalled, start_supervisor,
+                                   status_ready, stop_child, supervisor_status, write_status)
 
 NAME = "kuadrant"
 NAMESPACE = "kuadrant-system"
 POLL_INTERVAL = 2.0
 RESTART_DELAY = 5.0
-STOP_TIMEOUT = 10.0
-PR_SET_PDEATHSIG = 1
-LIBC = ctypes.CDLL(None, use_errno=True)
 
 # The three operators, in start order: the chart Deployment each replaces, the kinds it watches (served by the API
 # server: ``(group/version, plural)``; it does not start without them) and the env it gets when the chart sets none
@@ -173,16 +169,10 @@ def container_env(deployment: dict | None) -> list | None:
 
 def supervisor_ready(status_file: Path, started: float):
     """Readiness of the supervisor for ``up``: waiting for the chart, or every operator ready."""
-    def check():
-        try:
-            status = json.loads(status_file.read_text())
-        except (OSError, ValueError):
-            return False, "the supervisor has written no status yet"
-        fresh = status.get("updated_at", 0) >= started
-        detail = "; ".join(f"{n}: {o.get('phase')} {o.get('detail', '')}".strip()
-                           for n, o in (status.get("operators") or {}).items())
-        return fresh and status.get("phase") in READY_PHASES, f"phase {status.get('phase')}: {detail}"
-    return check
+    def describe(status):
+        return "; ".join(f"{n}: {o.get('phase')} {o.get('detail', '')}".strip()
+                         for n, o in (status.get("operators") or {}).items())
+    return status_ready(status_file, started, READY_PHASES, describe)
 
 
 def overall_phase(phases: dict) -> str:
@@ -242,7 +232,7 @@ class Operator:
             self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
                 argv, env=full_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 # Killed with the supervisor, whatever kills it.
-                preexec_fn=lambda: LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
+                preexec_fn=die_with_parent)
         self.fingerprint = fingerprint
         self.ports = (metrics, probe)
         self.exited_at = None
@@ -255,12 +245,7 @@ class Operator:
     def stop(self, reason: str = "") -> None:
         if self.running():
             _log(f"stopping {self.name} (pid {self.proc.pid}){': ' + reason if reason else ''}")
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_child(self.proc)
         self.proc = None
         self.fingerprint = None
 
@@ -275,27 +260,16 @@ class Operator:
 
 class Supervisor:
     def __init__(self, args):
-        from kubernetes import client, config  # pylint: disable=import-outside-toplevel
         self.args = args
         kubeconfigs = dict(item.split("=", 1) for item in args.kubeconfig)
-        api = config.new_client_from_config(config_file=kubeconfigs["kuadrant-operator"])
-        self.api = api
-        self.apps = client.AppsV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
-        self.ApiException = client.exceptions.ApiException  # pylint: disable=invalid-name
+        self.kube = Kubernetes(kubeconfigs["kuadrant-operator"])
         self.operators = {name: Operator(name, Path(kubeconfigs[name]), args.state_dir) for name in OPERATORS}
         self.stopping = False
 
     # reads ------------------------------------------------------------------------------------------------------
 
     def read_deployment(self, name: str) -> dict | None:
-        try:
-            dep = self.apps.read_namespaced_deployment(name, self.args.namespace)
-        except self.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return self.api.sanitize_for_serialization(dep)
+        return self.kube.read(self.kube.apps.read_namespaced_deployment, name, self.args.namespace)
 
     def discovery(self) -> dict:
         """``{group/version: plural resources}`` of every group version the operators need or detect (what their
@@ -306,8 +280,8 @@ class Supervisor:
         for gv in sorted(set(wanted)):
             group, version = gv.split("/")
             try:
-                doc = self.custom.get_api_resources(group, version)  # GET /apis/<group>/<version>
-            except self.ApiException as exc:
+                doc = self.kube.custom.get_api_resources(group, version)  # GET /apis/<group>/<version>
+            except self.kube.ApiException as exc:
                 if exc.status == 404:
                     continue
                 raise
@@ -317,9 +291,9 @@ class Supervisor:
     def limitador_without_service(self) -> list[str]:
         """Limitador CRs whose ``status.service`` limitador-operator has not set yet."""
         try:
-            items = self.custom.list_namespaced_custom_object(
+            items = self.kube.custom.list_namespaced_custom_object(
                 "limitador.kuadrant.io", "v1alpha1", self.args.namespace, "limitadors")["items"]
-        except self.ApiException as exc:
+        except self.kube.ApiException as exc:
             if exc.status == 404:
                 return []
             raise
@@ -386,9 +360,8 @@ class Supervisor:
 
     def write_status(self, error: str = "") -> None:
         phases = {name: op.phase for name, op in self.operators.items()}
-        self.args.status_file.write_text(json.dumps({
-            "phase": "failed" if error else overall_phase(phases), "detail": error, "updated_at": time.time(),
-            "operators": {name: op.status() for name, op in self.operators.items()}}, indent=1))
+        write_status(self.args.status_file, "failed" if error else overall_phase(phases), error, indent=1,
+                     operators={name: op.status() for name, op in self.operators.items()})
 
     def stop_all(self) -> None:
         for op in self.operators.values():  # all at once, then wait for each
@@ -410,25 +383,13 @@ class Supervisor:
 
 
 def run(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="supervise the three operators (see the module docstring)")
+    parser, p_run = run_parser(__doc__, "supervise the three operators (see the module docstring)")
     p_run.add_argument("--state-dir", type=Path, required=True)
     p_run.add_argument("--status-file", type=Path, required=True)
     p_run.add_argument("--kubeconfig", action="append", required=True, help="OPERATOR=KUBECONFIG, one per operator")
     p_run.add_argument("--namespace", default=NAMESPACE)
-    args = parser.parse_args(argv)
-    supervisor = Supervisor(args)
-
-    def on_term(_signum, _frame):
-        supervisor.stopping = True
-        supervisor.stop_all()
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    supervisor.loop()
-    return 0
+    supervisor = Supervisor(parser.parse_args(argv))
+    return run_until_signalled(supervisor, supervisor.stop_all)
 
 
 # --- the component ----------------------------------------------------------------------------------------------
@@ -437,10 +398,9 @@ def up(state: State, timeout: float = 90.0) -> dict:
     build(list(OPERATORS))
     kubeconfigs = [f"{name}={controlplane.identity_kubeconfig(state, name, SUBJECTS[name])}" for name in OPERATORS]
     status_file = state.root / f"{NAME}.status.json"
-    argv = [sys.executable, "-m", "testworld.kuadrant", "run", f"--state-dir={state.root}",
-            f"--status-file={status_file}", *(f"--kubeconfig={k}" for k in kubeconfigs)]
-    return start_process(state, NAME, argv, supervisor_ready(status_file, time.time()), timeout,
-                         binary_name=Path(sys.executable).name, info={"status_file": str(status_file)})
+    args = [f"--state-dir={state.root}", f"--status-file={status_file}", *(f"--kubeconfig={k}" for k in kubeconfigs)]
+    return start_supervisor(state, NAME, "testworld.kuadrant", args, supervisor_ready(status_file, time.time()),
+                            timeout, info={"status_file": str(status_file)})
 
 
 def down(state: State) -> None:
@@ -448,8 +408,7 @@ def down(state: State) -> None:
 
 
 def status(state: State) -> bool:
-    status_file = state.load_component(NAME).get("status_file")
-    return process_status(state, NAME, supervisor_ready(Path(status_file), 0) if status_file else None)
+    return supervisor_status(state, NAME, supervisor_ready)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ Network: with the webhook disabled the controller opens one listener, its Promet
 wildcard host (``internal/k8s``: ``net.JoinHostPort(cfg.MetricsHost, port)``; ``cmd/controller`` never sets
 ``MetricsHost``); controller-runtime's own metrics, health probe and pprof servers are off. So the controller runs
 in a private network namespace (``unshare --net``) with only its own loopback, as ``testworld.envoy_gateway``
-runs Envoy Gateway (its helpers are reused): the supervisor bridges the API server in
+runs Envoy Gateway (both use :mod:`testworld.netns`): the supervisor bridges the API server in
 (``127.0.0.1:<apiserver port>`` inside, as in the kubeconfig) and the metrics endpoint out
 (``127.0.0.1:<metrics_port>`` on the host to ``:7472`` inside, the Deployment's port). Running as root is required.
 The supervisor's readiness is the Deployment's readiness probe (``GET /metrics`` answers 200) plus proof that the
@@ -38,24 +38,20 @@ started again after 5 s. Logs: ``<state>/logs/metallb.log``; the phase is in ``<
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import json
 import os
-import shlex
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from testworld import controlplane
-from testworld.base import State, TestWorldError, alive, free_port, log, process_status, start_process, stop_process
-from testworld.envoy_gateway import LIBC, PR_SET_PDEATHSIG, NetNS, _bridge, _listen, http_status
+from testworld.base import State, TestWorldError, alive, free_port, log, stop_process
 from testworld.gobuild import binary, build, module_dir
+from testworld.netns import NamespacedProcess, bridge, http_get, listen, namespaced_argv, require_tools
+from testworld.supervision import (run_parser, run_until_signalled, start_supervisor, status_ready, supervisor_status,
+                                   write_status)
 
 NAME = "metallb"
 BINARY = "metallb-controller"
@@ -124,14 +120,6 @@ def controller_args(kubeconfig: Path, namespace: str = NAMESPACE, port: int = ME
             "--tls-min-version=VersionTLS12", "--webhook-mode=disabled"]
 
 
-def controller_argv(controller: str, args: list[str]) -> list[str]:
-    """The controller in a private network namespace; the shell waits for a line on stdin (the supervisor has
-    bridged the API server in) before it execs the controller, so the pid stays the same from ``unshare`` on."""
-    script = " && ".join(["ip link set lo up", "read -r _",
-                          "exec " + " ".join(shlex.quote(a) for a in [controller, *args])])
-    return ["unshare", "--net", "sh", "-c", script]
-
-
 def pool_read(metrics: str, pool: str = POOL) -> bool:
     """Whether the allocator has taken ``pool`` in (its capacity gauge is exported)."""
     prefix = f'metallb_allocator_addresses_total{{pool="{pool}"}}'
@@ -140,14 +128,7 @@ def pool_read(metrics: str, pool: str = POOL) -> bool:
 
 def supervisor_ready(status_file: Path, started: float):
     """Readiness of the supervisor for ``up``: the controller answers /metrics and has read the pool."""
-    def check():
-        try:
-            status = json.loads(status_file.read_text())
-        except (OSError, ValueError):
-            return False, "the supervisor has written no status yet"
-        fresh = status.get("updated_at", 0) >= started
-        return fresh and status.get("phase") == READY_PHASE, f"phase {status.get('phase')}: {status.get('detail', '')}"
-    return check
+    return status_ready(status_file, started, (READY_PHASE,))
 
 
 # --- the supervisor ---------------------------------------------------------------------------------------------
@@ -160,76 +141,25 @@ class Supervisor:
     def __init__(self, args):
         self.args = args
         self.binary = str(binary(BINARY))
-        self.netns = NetNS()
-        self.proc: subprocess.Popen | None = None
-        self.api_listener: socket.socket | None = None
+        self.controller = NamespacedProcess()
         self.stopping = False
 
     def status(self, phase: str, detail: str = "") -> None:
-        self.args.status_file.write_text(json.dumps({
-            "phase": phase, "detail": detail, "updated_at": time.time(),
-            "controller_pid": self.proc.pid if self.proc and self.proc.poll() is None else None}))
+        write_status(self.args.status_file, phase, detail, controller_pid=self.controller.pid())
 
     def start(self) -> None:
-        argv = controller_argv(self.binary, controller_args(self.args.kubeconfig, self.args.namespace))
-        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            argv, stdin=subprocess.PIPE, stdout=sys.stderr, stderr=subprocess.STDOUT,
-            # Killed with the supervisor, whatever kills it (the signal survives the exec of the controller).
-            preexec_fn=lambda: LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
-        try:
-            self.netns.attach(self.proc.pid)
-            self.api_listener = self.netns.run(lambda: _listen(self.args.apiserver_port))
-            threading.Thread(target=_bridge, args=(self.api_listener, lambda: socket.create_connection(
-                ("127.0.0.1", self.args.apiserver_port), timeout=10)), daemon=True).start()
-            self.proc.stdin.write(b"go\n")
-            self.proc.stdin.close()
-        except Exception:
-            self.stop()
-            raise
-        _log(f"controller started (pid {self.proc.pid})")
-
-    def stop(self) -> None:
-        if self.api_listener is not None:
-            self.api_listener.close()
-            self.api_listener = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self.netns.close()
-
-    def dial_inside(self, port: int) -> socket.socket:
-        return self.netns.run(lambda: socket.create_connection(("127.0.0.1", port), timeout=2))
+        argv = namespaced_argv([self.binary, *controller_args(self.args.kubeconfig, self.args.namespace)])
+        self.controller.start(argv, [self.args.apiserver_port])
+        _log(f"controller started (pid {self.controller.proc.pid})")
 
     def metrics(self) -> str | None:
         """``GET /metrics`` inside the namespace: the body if it answers 200."""
-        try:
-            sock = self.dial_inside(METRICS_PORT)
-        except OSError:
-            return None
-        with sock:
-            try:
-                sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-                data = b""
-                while len(data) < 4 << 20:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-            except OSError:
-                return None
-        head, _sep, body = data.partition(b"\r\n\r\n")
-        return body.decode(errors="replace") if http_status(head) == 200 else None
+        code, body = http_get(lambda: self.controller.dial(METRICS_PORT), "/metrics", body=True)
+        return body.decode(errors="replace") if code == 200 else None
 
     def serve_metrics(self) -> None:
         """The metrics endpoint, bridged from the host's loopback into the namespace."""
-        listener = _listen(self.args.metrics_port)
-        threading.Thread(target=_bridge, args=(listener, lambda: self.dial_inside(METRICS_PORT)),
-                         daemon=True).start()
+        bridge(listen(self.args.metrics_port), lambda: self.controller.dial(METRICS_PORT))
 
     def loop(self) -> None:
         self.serve_metrics()
@@ -237,17 +167,18 @@ class Supervisor:
         self.status("starting")
         while not self.stopping:
             try:
-                if self.proc is not None and self.proc.poll() is not None:
-                    rc = self.proc.returncode
+                if self.controller.exited():
+                    rc = self.controller.proc.returncode
                     _log(f"controller exited with {rc}; restarting in {RESTART_DELAY:.0f}s")
-                    self.stop()
+                    self.controller.stop()
                     exited_at = time.monotonic()
                     self.status("exited", f"controller exited with {rc}")
-                elif self.proc is None and (exited_at is None or time.monotonic() - exited_at >= RESTART_DELAY):
+                elif self.controller.proc is None and (exited_at is None
+                                                       or time.monotonic() - exited_at >= RESTART_DELAY):
                     self.status("starting")
                     self.start()
                     exited_at = None
-                elif self.proc is not None:
+                elif self.controller.proc is not None:
                     body = self.metrics()
                     if body is None:
                         self.status("starting", f"/metrics on :{METRICS_PORT} does not answer 200 yet")
@@ -258,34 +189,22 @@ class Supervisor:
             except Exception as exc:  # noqa: BLE001 - logged and retried, as a controller would
                 _log(f"pass failed: {exc}")
                 self.status("failed", str(exc))
-                self.stop()
+                self.controller.stop()
                 exited_at = time.monotonic()
             time.sleep(POLL_INTERVAL)
-        self.stop()
+        self.controller.stop()
 
 
 def run(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="supervise metallb-controller (see the module docstring)")
+    parser, p_run = run_parser(__doc__, "supervise metallb-controller (see the module docstring)")
     p_run.add_argument("--kubeconfig", type=Path, required=True)
     p_run.add_argument("--status-file", type=Path, required=True)
     p_run.add_argument("--apiserver-port", type=int, required=True)
     p_run.add_argument("--metrics-port", type=int, required=True, help="host loopback port of /metrics")
     p_run.add_argument("--namespace", default=NAMESPACE)
     p_run.add_argument("--pool", default=POOL, help="the IPAddressPool whose intake marks the controller ready")
-    args = parser.parse_args(argv)
-    supervisor = Supervisor(args)
-
-    def on_term(_signum, _frame):
-        supervisor.stopping = True
-        supervisor.stop()
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    supervisor.loop()
-    return 0
+    supervisor = Supervisor(parser.parse_args(argv))
+    return run_until_signalled(supervisor, supervisor.controller.stop)
 
 
 # --- the component ----------------------------------------------------------------------------------------------
@@ -334,18 +253,15 @@ def up(state: State, timeout: float = 90.0) -> dict:
     stop_process(state, NAME)
     status_file.unlink(missing_ok=True)  # a status of a previous run must not count as ready
     build([NAME, "kube"])
-    for tool in ("unshare", "ip"):
-        if not shutil.which(tool):
-            raise TestWorldError(f"`{tool}` is missing: the MetalLB controller runs in a private network namespace")
+    require_tools(("unshare", "ip"), "the MetalLB controller runs in a private network namespace")
     controlplane.install_crds(state, crd_dir())
     apply_pool(state, addresses)
     kubeconfig = controlplane.identity_kubeconfig(state, NAME, SUBJECT)
     metrics = current.get("metrics_port") or free_port()
-    argv = [sys.executable, "-m", "testworld.metallb", "run", f"--kubeconfig={kubeconfig}",
-            f"--status-file={status_file}", f"--apiserver-port={state.load()['port']}", f"--metrics-port={metrics}"]
-    info = start_process(state, NAME, argv, supervisor_ready(status_file, time.time()), timeout,
-                         binary_name=Path(sys.executable).name,
-                         info={"metrics_port": metrics, "status_file": str(status_file), "addresses": addresses})
+    args = [f"--kubeconfig={kubeconfig}", f"--status-file={status_file}", f"--apiserver-port={state.load()['port']}",
+            f"--metrics-port={metrics}"]
+    info = start_supervisor(state, NAME, "testworld.metallb", args, supervisor_ready(status_file, time.time()), timeout,
+                            info={"metrics_port": metrics, "status_file": str(status_file), "addresses": addresses})
     log(f"pool {NAMESPACE}/{POOL}: {', '.join(addresses)}; metrics on http://127.0.0.1:{metrics}/metrics", NAME)
     return info
 
@@ -355,9 +271,7 @@ def down(state: State) -> None:
 
 
 def status(state: State) -> bool:
-    current = state.load_component(NAME)
-    status_file = current.get("status_file")
-    return process_status(state, NAME, supervisor_ready(Path(status_file), 0) if status_file else None)
+    return supervisor_status(state, NAME, supervisor_ready)
 
 
 if __name__ == "__main__":

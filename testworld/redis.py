@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from testworld.base import TestWorldError
+from testworld.supervision import stop_child
 
 
 class RedisServer:
@@ -51,10 +52,4 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc)

@@ -1,19 +1,15 @@
-"""The AI Gateway component of the test world: what it makes of the chart's Deployment, and the path from Envoy
-Gateway to the extension server (pure functions)."""
+"""The AI Gateway component of the test world: what it makes of the chart's Deployment (pure functions)."""
 
 from __future__ import annotations
 
 import base64
 import copy
-import json
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from testworld import ai_gateway, envoy_gateway
-from testworld.base import State, TestWorldError, free_port
+from testworld import ai_gateway, netns
+from testworld.base import TestWorldError, free_port
 
 # The controller container's arguments ai-gateway-helm v1.0.0 renders for the collection's (default) values.
 CHART_ARGS = [
@@ -36,28 +32,6 @@ DEPLOYMENT = {
             "volumeMounts": [{"mountPath": "/certs", "name": "certs", "readOnly": True}]}],
         "volumes": [{"name": "certs", "secret": {"secretName": "self-signed-cert-for-mutating-webhook"}}]}}},
 }
-
-# envoy-gateway-config as the chart renders it for the collection's values (roles/envoy_gateway).
-EG_CONFIG = """\
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: EnvoyGateway
-extensionManager:
-  backendResources:
-  - group: inference.networking.k8s.io
-    kind: InferencePool
-    version: v1
-  hooks:
-    xdsTranslator:
-      post: [Translation, Cluster, Route]
-  service:
-    fqdn:
-      hostname: ai-gateway-controller.envoy-ai-gateway-system.svc.cluster.local
-      port: 1063
-gateway:
-  controllerName: gateway.envoyproxy.io/gatewayclass-controller
-provider:
-  type: Kubernetes
-"""
 
 
 def test_the_chart_arguments_are_kept_but_certificates_and_leader_election():
@@ -125,14 +99,6 @@ def test_secret_files_are_the_secret_volume_and_must_hold_what_the_flags_name():
         ai_gateway.secret_files({k: v for k, v in data.items() if k != "tls.key"}, CHART_ARGS)
 
 
-def test_the_controller_runs_in_a_private_network_namespace():
-    argv = ai_gateway.server_argv("/bin/aigw", ["--a=b c", "--tlsCertDir=/s"])
-    assert argv[:4] == ["unshare", "--net", "sh", "-c"]
-    script = argv[-1]
-    assert script.index("ip link set lo up") < script.index("read -r _") < script.index("exec /bin/aigw")
-    assert script.endswith("exec /bin/aigw '--a=b c' --tlsCertDir=/s")
-
-
 def test_the_fingerprint_follows_what_the_controller_is_started_from():
     base = ai_gateway.fingerprint(CHART_ARGS, {"POD_NAMESPACE": "x"}, {"tls.crt": "a"})
     assert base == ai_gateway.fingerprint(list(CHART_ARGS), {"POD_NAMESPACE": "x"}, {"tls.crt": "a"})
@@ -140,61 +106,12 @@ def test_the_fingerprint_follows_what_the_controller_is_started_from():
     assert base != ai_gateway.fingerprint(CHART_ARGS[1:], {"POD_NAMESPACE": "x"}, {"tls.crt": "a"})
 
 
-def test_up_waits_for_the_chart_or_a_ready_controller(tmp_path):
-    status_file = tmp_path / "status.json"
-    started = time.time()
-    check = ai_gateway.supervisor_ready(status_file, started)
-    assert check()[0] is False
-    for phase, ready in (("waiting-for-chart", True), ("starting", False), ("ready", True), ("exited", False),
-                         ("failed", False)):
-        status_file.write_text(json.dumps({"phase": phase, "updated_at": started + 1}))
-        assert check()[0] is ready, phase
-    status_file.write_text(json.dumps({"phase": "ready", "updated_at": started - 1}))
-    assert check()[0] is False  # written before this start
+def test_up_waits_for_the_chart_or_a_ready_controller(ready_phases):
+    assert ready_phases(ai_gateway.supervisor_ready) == {"waiting-for-chart", "ready"}
 
 
 def test_nothing_serving_is_not_serving():
     assert ai_gateway.grpc_serving(free_port(), timeout=0.5) is False
-
-
-# --- Envoy Gateway's side: its extension manager dials the bridged loopback port ----------------------------------
-
-def test_envoy_gateway_dials_the_extension_server_on_loopback():
-    out = envoy_gateway.out_of_cluster_config(EG_CONFIG, extension_port=41063)
-    service = yaml.safe_load(out)["extensionManager"]["service"]
-    assert service == {"ip": {"address": "127.0.0.1", "port": 41063}}
-    assert envoy_gateway.extension_dialed(out) == 41063
-    # Everything else of the extension manager is kept.
-    doc, original = yaml.safe_load(out), yaml.safe_load(EG_CONFIG)
-    for d in (doc, original):
-        d["extensionManager"].pop("service")
-        d["provider"].pop("kubernetes", None)
-    assert doc == original
-
-
-def test_tls_and_retry_of_the_extension_service_are_kept():
-    text = EG_CONFIG.replace("    fqdn:\n", "    retry:\n      maxAttempts: 3\n    tls:\n      certificateRef:\n"
-                                            "        name: ca\n    fqdn:\n")
-    service = yaml.safe_load(envoy_gateway.out_of_cluster_config(text, 5))["extensionManager"]["service"]
-    assert service == {"retry": {"maxAttempts": 3}, "tls": {"certificateRef": {"name": "ca"}},
-                       "ip": {"address": "127.0.0.1", "port": 5}}
-
-
-def test_without_an_extension_port_or_manager_nothing_is_dialed():
-    out = envoy_gateway.out_of_cluster_config(EG_CONFIG)
-    assert yaml.safe_load(out)["extensionManager"]["service"]["fqdn"]["port"] == 1063
-    assert envoy_gateway.extension_dialed(out) is None
-    bare = envoy_gateway.out_of_cluster_config("kind: EnvoyGateway\nprovider:\n  type: Kubernetes\n", 41063)
-    assert "extensionManager" not in yaml.safe_load(bare)
-    assert envoy_gateway.extension_dialed(bare) is None
-
-
-def test_the_extension_port_is_picked_once_per_state_directory(tmp_path):
-    state = State(tmp_path / "world")
-    port = envoy_gateway.extension_server_port(state)
-    assert 0 < port < 65536
-    assert envoy_gateway.extension_server_port(state) == port
-    assert envoy_gateway.extension_server_port(State(tmp_path / "world")) == port
 
 
 def test_the_pod_mutator_is_served_at_the_controller_services_cluster_ip():
@@ -207,13 +124,13 @@ def test_the_pod_mutator_is_served_at_the_controller_services_cluster_ip():
                "spec": {"type": "ClusterIP", "clusterIP": "127.96.35.193", "ports": [
                    {"name": "mutating-webhook", "port": 9443, "targetPort": 9443, "protocol": "TCP"},
                    {"name": "grpc", "port": 1063, "targetPort": 1063, "protocol": "TCP"}]}}
-    [(namespace, name, port)] = envoy_gateway.webhook_services(configuration)
+    [(namespace, name, port)] = netns.webhook_services(configuration)
     assert (namespace, name, port) == ("envoy-ai-gateway-system", "ai-gateway-controller", 9443)
-    assert envoy_gateway.webhook_endpoint(service, port) == ("127.96.35.193", 9443, 9443)
+    assert netns.webhook_endpoint(service, port) == ("127.96.35.193", 9443, 9443)
     service["spec"]["ports"][0]["targetPort"] = "webhook"
     deployment = copy.deepcopy(DEPLOYMENT)
     deployment["spec"]["template"]["spec"]["containers"][0]["ports"] = [
         {"name": "webhook", "containerPort": 9443}, {"containerPort": 1063}]
     assert ai_gateway.container_ports(deployment) == {"webhook": 9443}
-    assert envoy_gateway.webhook_endpoint(service, port, ai_gateway.container_ports(deployment))[2] == 9443
+    assert netns.webhook_endpoint(service, port, ai_gateway.container_ports(deployment))[2] == 9443
     assert ai_gateway.container_ports(DEPLOYMENT) == {}

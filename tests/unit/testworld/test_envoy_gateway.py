@@ -1,20 +1,15 @@
-"""The Envoy Gateway component of the test world: what it makes of the chart's configuration (pure functions)."""
+"""The Envoy Gateway component of the test world: what it makes of the chart's configuration, among it the path to
+the AI Gateway extension server (pure functions)."""
 
 from __future__ import annotations
 
 import base64
-import copy
-import json
-import random
-import socket
-import threading
-import time
 
 import pytest
 import yaml
 
 from testworld import envoy_gateway
-from testworld.base import TestWorldError, free_port
+from testworld.base import TestWorldError
 
 # What the chart renders into envoy-gateway-config for the collection's values (roles/envoy_gateway).
 CHART_CONFIG = """\
@@ -114,161 +109,37 @@ def test_the_server_runs_in_private_namespaces_with_certs_bind_mounted(tmp_path)
     assert script.endswith(f"--config-path {tmp_path / 'c.yaml'}")
 
 
-@pytest.mark.parametrize("head, code", [(b"HTTP/1.1 200 OK\r\nContent-Length: 2", 200),
-                                        (b"HTTP/1.0 500 Internal Server Error\r\n", 500), (b"", None),
-                                        (b"garbage", None)])
-def test_http_status(head, code):
-    assert envoy_gateway.http_status(head) == code
+def test_up_waits_for_the_chart_or_a_ready_server(ready_phases):
+    assert ready_phases(envoy_gateway.supervisor_ready) == {"waiting-for-config", "ready"}
 
 
-def test_up_waits_for_the_chart_or_a_ready_server(tmp_path):
-    status_file = tmp_path / "status.json"
-    started = time.time()
-    check = envoy_gateway.supervisor_ready(status_file, started)
-    assert check()[0] is False
-    for phase, ready in (("waiting-for-config", True), ("starting", False), ("ready", True), ("exited", False),
-                         ("failed", False)):
-        status_file.write_text(json.dumps({"phase": phase, "updated_at": started + 1}))
-        assert check()[0] is ready, phase
-    status_file.write_text(json.dumps({"phase": "ready", "updated_at": started - 1}))
-    assert check()[0] is False  # written before this start
+# --- the extension manager dials the AI Gateway extension server on the bridged loopback port --------------------
+
+def test_envoy_gateway_dials_the_extension_server_on_loopback():
+    out = envoy_gateway.out_of_cluster_config(CHART_CONFIG, extension_port=41063)
+    service = yaml.safe_load(out)["extensionManager"]["service"]
+    assert service == {"ip": {"address": "127.0.0.1", "port": 41063}}
+    assert envoy_gateway.extension_dialed(out) == 41063
+    # Everything else of the extension manager is kept.
+    doc, original = yaml.safe_load(out), yaml.safe_load(CHART_CONFIG)
+    for d in (doc, original):
+        d["extensionManager"].pop("service")
+        d["provider"].pop("kubernetes", None)
+    assert doc == original
 
 
-# The topology injector's webhook and Service as gateway-helm v1.9.0 renders them (the cluster gives the ClusterIP).
-TOPOLOGY_WEBHOOK = {
-    "metadata": {"name": "envoy-gateway-topology-injector.envoy-gateway-system"},
-    "webhooks": [{
-        "name": "topology.webhook.gateway.envoyproxy.io", "failurePolicy": "Ignore",
-        "clientConfig": {"service": {"name": "envoy-gateway", "namespace": "envoy-gateway-system",
-                                     "path": "/inject-pod-topology", "port": 9443}}}],
-}
-EG_SERVICE = {
-    "metadata": {"name": "envoy-gateway", "namespace": "envoy-gateway-system"},
-    "spec": {"type": "ClusterIP", "clusterIP": "127.96.35.193", "clusterIPs": ["127.96.35.193"],
-             "ports": [{"name": "grpc", "port": 18000, "protocol": "TCP", "targetPort": 18000},
-                       {"name": "webhook", "port": 9443, "protocol": "TCP", "targetPort": 9443}]},
-}
+def test_tls_and_retry_of_the_extension_service_are_kept():
+    text = CHART_CONFIG.replace("    fqdn:\n", "    retry:\n      maxAttempts: 3\n    tls:\n      certificateRef:\n"
+                                               "        name: ca\n    fqdn:\n")
+    service = yaml.safe_load(envoy_gateway.out_of_cluster_config(text, 5))["extensionManager"]["service"]
+    assert service == {"retry": {"maxAttempts": 3}, "tls": {"certificateRef": {"name": "ca"}},
+                       "ip": {"address": "127.0.0.1", "port": 5}}
 
 
-def test_webhook_services_are_the_configurations_service_references():
-    assert envoy_gateway.webhook_services(TOPOLOGY_WEBHOOK) == [("envoy-gateway-system", "envoy-gateway", 9443)]
-    two = {"webhooks": [
-        {"clientConfig": {"service": {"name": "a", "namespace": "n"}}},  # port defaults to 443
-        {"clientConfig": {"service": {"name": "a", "namespace": "n", "port": 443}}},  # the same Service: once
-        {"clientConfig": {"url": "https://127.0.0.1:1/x"}}]}  # kube-apiserver dials URLs itself
-    assert envoy_gateway.webhook_services(two) == [("n", "a", 443)]
-    assert envoy_gateway.webhook_services({}) == []
-
-
-def test_the_webhook_is_served_at_the_services_cluster_ip_and_forwarded_to_its_target_port():
-    assert envoy_gateway.webhook_endpoint(EG_SERVICE, 9443) == ("127.96.35.193", 9443, 9443)
-    service = copy.deepcopy(EG_SERVICE)
-    service["spec"]["ports"][1]["targetPort"] = "webhook"
-    assert envoy_gateway.webhook_endpoint(service, 9443, {"webhook": 19443}) == ("127.96.35.193", 9443, 19443)
-    service["spec"]["ports"][1]["targetPort"] = "9444"
-    assert envoy_gateway.webhook_endpoint(service, 9443) == ("127.96.35.193", 9443, 9444)
-    del service["spec"]["ports"][1]["targetPort"]  # defaults to the port
-    assert envoy_gateway.webhook_endpoint(service, 9443) == ("127.96.35.193", 9443, 9443)
-
-
-@pytest.mark.parametrize("change, error", [
-    ({"clusterIP": "10.96.35.193"}, "outside 127.0.0.0/8"),
-    ({"clusterIP": "fd00::1"}, "outside 127.0.0.0/8"),
-    ({"clusterIP": "None"}, "has no ClusterIP"),
-    ({"type": "ExternalName", "clusterIP": None}, "has no ClusterIP"),
-    ({"clusterIP": "nonsense"}, "not an IP address"),
-    ({"ports": [{"port": 9443, "protocol": "UDP"}]}, "has no TCP port 9443"),
-    ({"ports": [{"port": 9443, "targetPort": "webhook"}]}, "names no port"),
-])
-def test_a_webhook_service_the_test_world_cannot_serve_is_refused(change, error):
-    service = copy.deepcopy(EG_SERVICE)
-    service["spec"].update(change)
-    with pytest.raises(TestWorldError, match=error):
-        envoy_gateway.webhook_endpoint(service, 9443)
-
-
-def _echo_server():
-    """A loopback server that answers each connection with ``b"inside:"`` and what it received."""
-    listener = envoy_gateway._listen(0)  # pylint: disable=protected-access
-
-    def serve():
-        while True:
-            try:
-                conn, _peer = listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"inside:" + conn.recv(100))
-    threading.Thread(target=serve, daemon=True).start()
-    return listener
-
-
-def _ask(address: tuple[str, int]) -> bytes:
-    with socket.create_connection(address, timeout=5) as sock:
-        sock.sendall(b"hello")
-        sock.shutdown(socket.SHUT_WR)
-        return sock.recv(100)
-
-
-def test_the_forwarder_binds_the_cluster_ip_and_follows_the_service():
-    inside = _echo_server()
-    logs = []
-    dialed = []
-
-    def dial_inside(port):
-        dialed.append(port)
-        return socket.create_connection(("127.0.0.1", inside.getsockname()[1]), timeout=5)
-    forwarder = envoy_gateway.WebhookForwarder(dial_inside, logs.append)
-    service = copy.deepcopy(EG_SERVICE)
-    service["spec"]["clusterIP"] = f"127.96.{random.randint(1, 254)}.{random.randint(1, 254)}"
-    service["spec"]["ports"][1]["port"] = free_port()
-    port = service["spec"]["ports"][1]["port"]
-    configuration = copy.deepcopy(TOPOLOGY_WEBHOOK)
-    configuration["webhooks"][0]["clientConfig"]["service"]["port"] = port
-    services = {("envoy-gateway-system", "envoy-gateway"): service}
-    try:
-        forwarder.refresh("topology", lambda: configuration, lambda ns, name: services.get((ns, name)))
-        assert forwarder.error is None
-        assert forwarder.served() == [f"{service['spec']['clusterIP']}:{port}->9443"]
-        assert _ask((service["spec"]["clusterIP"], port)) == b"inside:hello"
-        assert dialed == [9443]
-        # A new targetPort: the same listener, forwarded elsewhere.
-        service["spec"]["ports"][1]["targetPort"] = 9444
-        forwarder.refresh("topology", lambda: configuration, lambda ns, name: services.get((ns, name)))
-        assert _ask((service["spec"]["clusterIP"], port)) == b"inside:hello"
-        assert dialed == [9443, 9444]
-        # A ClusterIP outside loopback: refused, and the old address no longer served.
-        service["spec"]["clusterIP"] = "10.96.0.10"
-        old = forwarder.served()
-        forwarder.refresh("topology", lambda: configuration, lambda ns, name: services.get((ns, name)))
-        assert forwarder.served() == [] and "outside 127.0.0.0/8" in forwarder.error
-        assert any("no longer served" in line for line in logs)
-        with pytest.raises(OSError):
-            _ask((old[0].split(":")[0], port))
-        # The Service gone: an error; the configuration gone: nothing to serve, no error.
-        services.clear()
-        forwarder.refresh("topology", lambda: configuration, lambda ns, name: services.get((ns, name)))
-        assert "no Service envoy-gateway-system/envoy-gateway" in forwarder.error
-        forwarder.refresh("topology", lambda: None, lambda ns, name: None)
-        assert forwarder.error is None
-    finally:
-        forwarder.close()
-        inside.close()
-
-
-def test_the_forwarder_keeps_what_it_serves_while_the_api_server_is_unreachable():
-    forwarder = envoy_gateway.WebhookForwarder(lambda port: None, lambda msg: None)
-    service = copy.deepcopy(EG_SERVICE)
-    service["spec"]["ports"][1]["port"] = port = free_port()
-    configuration = copy.deepcopy(TOPOLOGY_WEBHOOK)
-    configuration["webhooks"][0]["clientConfig"]["service"]["port"] = port
-
-    def fail():
-        raise OSError("connection refused")
-    try:
-        forwarder.refresh("topology", lambda: configuration, lambda ns, name: service)
-        served = forwarder.served()
-        forwarder.refresh("topology", fail, lambda ns, name: None)
-        assert forwarder.served() == served and "connection refused" in forwarder.error
-    finally:
-        forwarder.close()
+def test_without_an_extension_port_or_manager_nothing_is_dialed():
+    out = envoy_gateway.out_of_cluster_config(CHART_CONFIG)
+    assert yaml.safe_load(out)["extensionManager"]["service"]["fqdn"]["port"] == 1063
+    assert envoy_gateway.extension_dialed(out) is None
+    bare = envoy_gateway.out_of_cluster_config("kind: EnvoyGateway\nprovider:\n  type: Kubernetes\n", 41063)
+    assert "extensionManager" not in yaml.safe_load(bare)
+    assert envoy_gateway.extension_dialed(bare) is None

@@ -96,19 +96,18 @@ def test_overall_phase():
     assert kuadrant.overall_phase({}) == "starting"
 
 
-def test_supervisor_ready_reads_a_fresh_status(tmp_path):
+def test_up_waits_for_the_chart_or_every_operator_ready(ready_phases):
+    assert ready_phases(kuadrant.supervisor_ready) == {"waiting-for-chart", "ready"}
+
+
+def test_what_up_waits_for_is_each_operators_phase(tmp_path):
     status_file = tmp_path / "kuadrant.status.json"
     check = kuadrant.supervisor_ready(status_file, time.time() - 10)
-    assert check()[0] is False
-    status_file.write_text(json.dumps({"phase": "ready", "updated_at": time.time(), "operators": {
-        "kuadrant-operator": {"phase": "ready"}}}))
-    assert check()[0] is True
     status_file.write_text(json.dumps({"phase": "starting", "updated_at": time.time(), "operators": {
+        "limitador-operator": {"phase": "ready"},
         "kuadrant-operator": {"phase": "waiting", "detail": "limitador-operator is not ready yet"}}}))
-    ok, detail = check()
-    assert not ok and "limitador-operator is not ready yet" in detail
-    status_file.write_text(json.dumps({"phase": "ready", "updated_at": time.time() - 60}))
-    assert check()[0] is False  # written before this start
+    assert check() == (False, "phase starting: limitador-operator: ready; "
+                              "kuadrant-operator: waiting limitador-operator is not ready yet")
 
 
 def test_each_operator_has_its_own_identity_and_binary():

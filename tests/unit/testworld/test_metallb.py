@@ -58,17 +58,12 @@ def test_pool_objects_are_what_the_microk8s_addon_creates():
                              "metadata": {"name": "default-advertise-all-pools", "namespace": "metallb-system"}}
 
 
-def test_the_controller_runs_without_webhook_or_memberlist_in_a_private_network_namespace(tmp_path):
+def test_the_controller_runs_without_webhook_or_memberlist(tmp_path):
     args = metallb.controller_args(tmp_path / "k", "metallb-system")
     assert f"--kubeconfig={tmp_path / 'k'}" in args
     assert "--namespace=metallb-system" in args and "--webhook-mode=disabled" in args
     assert "--port=7472" in args
     assert not any(a.startswith(("--ml-secret-name", "--deployment")) for a in args)
-    argv = metallb.controller_argv("/bin/metallb-controller", args)
-    assert argv[:4] == ["unshare", "--net", "sh", "-c"]
-    script = argv[4]
-    assert script.index("ip link set lo up") < script.index("read -r _") < script.index("exec /bin/metallb-controller")
-    assert script.endswith("--webhook-mode=disabled")
 
 
 def test_pool_read_looks_for_the_allocator_gauge_of_the_pool():
@@ -80,17 +75,8 @@ def test_pool_read_looks_for_the_allocator_gauge_of_the_pool():
     assert not metallb.pool_read("go_goroutines 12\n")
 
 
-def test_up_waits_for_a_fresh_ready_status(tmp_path):
-    status_file = tmp_path / "metallb.status.json"
-    started = time.time()
-    check = metallb.supervisor_ready(status_file, started)
-    assert check()[0] is False
-    status_file.write_text(json.dumps({"phase": "ready", "updated_at": started - 10}))
-    assert check()[0] is False
-    status_file.write_text(json.dumps({"phase": "starting", "detail": "x", "updated_at": started + 1}))
-    assert check() == (False, "phase starting: x")
-    status_file.write_text(json.dumps({"phase": "ready", "updated_at": started + 1}))
-    assert check()[0] is True
+def test_up_waits_for_a_fresh_ready_status(ready_phases):
+    assert ready_phases(metallb.supervisor_ready) == {"ready"}
 
 
 def test_the_wrapper_module_pins_the_version_microk8s_1_35_deploys():
@@ -110,7 +96,7 @@ def test_up_on_a_ready_supervisor_writes_nothing(tmp_path, monkeypatch):
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("nothing may be built, applied or started")
-    for name in ("build", "apply_pool", "start_process", "stop_process"):
+    for name in ("build", "apply_pool", "start_supervisor", "stop_process"):
         monkeypatch.setattr(metallb, name, refuse)
     monkeypatch.setattr(metallb.controlplane, "install_crds", refuse)
     assert metallb.up(state)["pid"] == 4242
