@@ -1,7 +1,7 @@
 """The GPU Operator values the gpu_operator role produces, against the real mirrored chart and
 the session cluster (kube-apiserver + etcd, scheduler, controller-manager, KWOK pods; no GPU Pod really runs).
 
-* the role's values render with the mirrored gpu-operator-v25.10.1 chart (`helm template`, pinned helm);
+* the role's values render with the mirrored gpu-operator chart of the release set (v26.7.0) (`helm template`, pinned helm);
 * the role installs the chart (kubernetes.core.helm) on the control plane: every object is accepted by the
   API server; a second run and a check-mode run send no write (audit log);
 * the verification passes for a node offering nvidia.com/gpu + the nvidia RuntimeClass, and fails naming
@@ -80,8 +80,8 @@ def test_values_pin_host_driver_and_microk8s_containerd(rendered_values, control
     assert values["driver"]["enabled"] is False
     assert values["toolkit"]["enabled"] is True
     assert {e["name"]: e["value"] for e in values["toolkit"]["env"]} == MICROK8S_ENV
-    # The version pin: v25.10.x (GB10 needs >= v25.10.0), chart from the mirror.
-    assert version.startswith("v25.10.") and tuple(int(p) for p in version[1:].split(".")) >= (25, 10, 0)
+    # The version pin: the current release set's (GB10 needs >= v25.10.0), chart from the mirror.
+    assert version == "v26.7.0" and tuple(int(p) for p in version[1:].split(".")) >= (25, 10, 0)
     assert chart_ref == f"{control_plane.mirror}/charts/gpu-operator-{version}.tgz"
 
 
@@ -159,7 +159,7 @@ def test_role_installs_the_chart_and_reruns_without_writes(control_plane, tmp_pa
                                           "--kubeconfig", control_plane.kubeconfig],
                                          capture_output=True, text=True, check=True).stdout)
     assert [(r["name"], r["chart"], r["status"]) for r in releases] == [
-        ("gpu-operator", "gpu-operator-v25.10.1", "deployed")]
+        ("gpu-operator", "gpu-operator-v26.7.0", "deployed")]
     # each catalog node (inventory/local: one model per node) picks its device-plugin config
     for node in ("spark-01", "spark-02"):
         labels = control_plane.kubectl_json("get", "node", node)["metadata"]["labels"]

@@ -75,7 +75,8 @@ def test_mirror_lacking_an_artifact_is_rejected(control_plane, tmp_path):
         if not archive.name.startswith("kuadrant-operator"):
             os.symlink(archive, mirror / "charts" / archive.name)
     os.symlink(control_plane.mirror / "crds", mirror / "crds")
+    os.symlink(control_plane.mirror / "crds-2026.12", mirror / "crds-2026.12")
     proc, text, writes = _run(control_plane, tmp_path, {}, env={"TOKENLABS_MIRROR": str(mirror)})
     assert proc.returncode != 0
-    assert f"The artifact mirror {mirror} lacks charts/kuadrant-operator-1.4.3.tgz" in text, text[-3000:]
+    assert f"The artifact mirror {mirror} lacks charts/kuadrant-operator-1.5.2.tgz" in text, text[-3000:]
     assert writes == []

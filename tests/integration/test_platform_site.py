@@ -94,24 +94,25 @@ def test_envoy_gateway_config_has_ai_gateway_extension_and_inferencepool(control
 
 def test_gateway_api_crds_have_one_owner_standard_channel(control_plane, converged):
     crd = control_plane.kubectl_json("get", "crd", "gateways.gateway.networking.k8s.io", "--show-managed-fields")
-    assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == "v1.4.1"
+    assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == "v1.6.1"  # current set
     assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/channel"] == "standard"
     assert "meta.helm.sh/release-name" not in crd["metadata"].get("annotations", {})
     managers = {m["manager"] for m in crd["metadata"]["managedFields"]}
     assert "tokenlabs-inference" in managers and "helm" not in managers
     # Envoy Gateway was installed with skip_crds: no experimental-only Gateway API CRD appeared.
     names = {c["metadata"]["name"] for c in control_plane.kubectl_json("get", "crd")["items"]}
-    assert "tcproutes.gateway.networking.k8s.io" not in names
+    assert "xbackendtrafficpolicies.gateway.networking.x-k8s.io" not in names  # experimental channel only
+    assert "xlistenersets.gateway.networking.x-k8s.io" not in names
     assert {"inferencepools.inference.networking.k8s.io", "envoypatchpolicies.gateway.envoyproxy.io",
             "aigatewayroutes.aigateway.envoyproxy.io"} <= names
 
 
-def test_kuadrant_is_1_4_3_and_owns_its_crds(control_plane, converged):
+def test_kuadrant_is_1_5_2_and_owns_its_crds(control_plane, converged):
     releases = json.loads(helm(control_plane, "list", "-n", "kuadrant-system", "-o", "json"))
-    assert [(r["name"], r["chart"]) for r in releases] == [("kuadrant-operator", "kuadrant-operator-1.4.3")]
+    assert [(r["name"], r["chart"]) for r in releases] == [("kuadrant-operator", "kuadrant-operator-1.5.2")]
     deploy = control_plane.kubectl_json("get", "deployment", "kuadrant-operator-controller-manager",
                                         "-n", "kuadrant-system")
-    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "quay.io/kuadrant/kuadrant-operator:v1.4.3"
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "quay.io/kuadrant/kuadrant-operator:v1.5.2"
     crd = control_plane.kubectl_json("get", "crd", "tokenratelimitpolicies.kuadrant.io")
     assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == "kuadrant-operator"
     kuadrant = control_plane.kubectl_json("get", "kuadrants.kuadrant.io", "kuadrant", "-n", "kuadrant-system")
@@ -139,7 +140,7 @@ def test_every_model_has_pool_epp_decode_and_route_rule(control_plane, converged
 
     epp = control_plane.kubectl_json("get", "deployment", f"{name}-pool-epp", "-n", NS)
     assert epp["spec"]["template"]["spec"]["containers"][0]["image"] == \
-        "ghcr.io/llm-d/llm-d-inference-scheduler:v0.5.0"  # multi-arch (arm64), not the amd64-only EPP
+        "ghcr.io/llm-d/llm-d-inference-scheduler:v0.8.0"  # multi-arch (arm64), not the amd64-only EPP
 
     decode = control_plane.kubectl_json("get", "deployment", f"{name}-decode", "-n", NS)
     spec = decode["spec"]["template"]["spec"]
