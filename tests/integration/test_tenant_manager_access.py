@@ -59,10 +59,12 @@ REFRESH_ANNOTATION = "tokenlabs.io/tenants-revision"
 
 
 def _authconfig(ns):
-    """An AuthConfig that authenticates this namespace's tenants (the shape kuadrant-operator writes)."""
+    """An AuthConfig that authenticates this namespace's tenants (the shape kuadrant-operator writes). Without the
+    ``kuadrant.io/managed`` label: the real kuadrant-operator runs in this world and deletes a managed AuthConfig it
+    did not generate; the refresh selects AuthConfigs by their apiKey selector, not by that label."""
     return json.dumps({
         "apiVersion": "authorino.kuadrant.io/v1beta3", "kind": "AuthConfig",
-        "metadata": {"name": AUTHCONFIG, "namespace": ns, "labels": {"kuadrant.io/managed": "true"}},
+        "metadata": {"name": AUTHCONFIG, "namespace": ns},
         "spec": {"hosts": [AUTHCONFIG], "authentication": {"api-key-tenants": {
             "apiKey": {"selector": {"matchLabels": {"app": "token-labs"}}},
             "credentials": {"authorizationHeader": {"prefix": "Bearer"}}}}}})
