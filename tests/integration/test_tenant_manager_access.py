@@ -327,7 +327,7 @@ def test_the_token_is_refused_for_anything_else(control_plane, awx):
     control_plane.apply(_authconfig(ns))
     for args in (["patch", "authconfig", AUTHCONFIG, "--type=merge", "-p", '{"spec":{"hosts":["evil"]}}'],
                  ["annotate", "authconfig", AUTHCONFIG, "other.example/x=1"],
-                 ["label", "authconfig", AUTHCONFIG, "kuadrant.io/managed-"]):
+                 ["label", "authconfig", AUTHCONFIG, "other.example/y=1"]):
         proc = k("-n", ns, *args)
         assert proc.returncode != 0 and DENIED_BY_POLICY in proc.stderr, (args, proc.stderr)
     assert k("-n", ns, "annotate", "authconfig", AUTHCONFIG, f"{REFRESH_ANNOTATION}=probe", "--overwrite").returncode == 0
