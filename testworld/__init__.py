@@ -12,8 +12,9 @@ One module per component -- a process to build, start, check and stop, its ports
 
 and what drives or reads them: ``base`` (state directory, process helpers), ``gobuild`` (the pinned
 Go binaries, cached by version), ``audit`` (the API server's audit log), ``authorino_client`` (the
-ext_authz ``Check`` call as wasm-shim sends it), ``kuadrant_translation`` (stand-in for
-kuadrant-operator's policy translation), ``gateway_check`` (the demo's key check), ``awx_model``
+ext_authz ``Check`` call as wasm-shim sends it), ``kuadrant_outputs`` (what the real kuadrant-operator
+generated: AuthConfigs, wasm-shim configuration, Limitador limits), ``kuadrant_reference`` (stand-in for the
+reference set's kuadrant-operator 1.4.3, AuthConfigs only), ``gateway_check`` (the demo's key check), ``awx_model``
 (AWX's job-template semantics). The command line over all of it: ``python -m testworld --help``.
 
 It is importable because scripts/bootstrap puts the repository root on the virtualenv's path (one

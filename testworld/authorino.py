@@ -1,9 +1,9 @@
 """Authorino, the engine that enforces tenants' API keys, next to the local control plane.
 
-Runs the Authorino build that kuadrant-operator 1.4.3 deploys (v0.24.0, pinned
-in ``testworld/go/authorino/go.mod``; built and cached like the control-plane binaries) out
+Runs Authorino v0.26.1 (pinned in ``testworld/go/authorino/go.mod``; kuadrant-operator 1.5.2 deploys v0.26.2,
+which the module proxy refuses; built and cached like the control-plane binaries) out
 of cluster against the control plane of the same ``--state-dir``, with the
-flags authorino-operator v0.23.1 gives Kuadrant's Authorino
+flags authorino-operator gives Kuadrant's Authorino (read in v0.23.1)
 (``pkg/reconcilers/deployment.go`` ``buildAuthorinoArgs``): cluster-wide (no
 ``--watch-namespace``), ``--allow-superseding-host-subsets``, the default
 Secret and AuthConfig label selectors, TLS off.

@@ -1,4 +1,4 @@
-"""Build and drive testworld/rust/quota_harness (wasm-shim's request path over Limitador's library).
+"""Build and drive testworld/rust/quota_harness (wasm-shim v0.14.1's request path over Limitador v2.4.2's library).
 
     build()                      cargo build --release --locked, cached in $TOKENLABS_CACHE/cargo-target
     QuotaHarness(storage)        one harness process ("memory" or a redis:// URL); .configure/.route/.request
@@ -98,6 +98,8 @@ def send(authorino, harness: QuotaHarness, key: str | None, method: str = "POST"
     headers = {"authorization": f"Bearer {key}"} if key else {}
     request = {"method": method, "path": path, "host": host, "headers": headers}
     route = harness.route(request)
+    if route.get("status") == 500:  # the pipeline cannot be built (a route predicate error, no host)
+        return {"status": 500, "errors": [route["error"]], "authorino_called": False}
     identity = None
     auth = route.get("auth") or {}
     if auth.get("error"):

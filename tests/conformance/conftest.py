@@ -1,20 +1,37 @@
-"""Fixtures of the conformance tests: Authorino next to the session control plane, one site per module.
+"""Fixtures of the conformance tests: Kuadrant deployed by the collection, Authorino next to the session cluster,
+one site per module.
 
 What the world holds and where each part comes from: ``world.py``.
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from testworld import authorino as authorino_tool
 from testworld.authorino_client import AuthorinoClient
 from testworld.base import State, TestWorldError
-from world import Site
+from world import GATEWAY_CLASS, KUADRANT_NAMESPACE, Site
 
 
 @pytest.fixture(scope="session")
-def authorino(control_plane):
+def kuadrant(control_plane):
+    """The collection's Kuadrant role (``site.yml --tags kuadrant``: chart, Kuadrant CR, waits): the real
+    kuadrant-operator with limitador-operator and authorino-operator then runs (``testworld/kuadrant.py``), and the
+    GatewayClass ``eg`` the sites' Gateways name exists (the gateway role's, without the rest of the platform)."""
+    control_plane.apply(json.dumps({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": GATEWAY_CLASS},
+        "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}}))
+    proc = control_plane.ansible_playbook("site.yml", "-i", "inventory/local", "--tags", "kuadrant")
+    if proc.returncode != 0:
+        pytest.fail(f"site.yml --tags kuadrant failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}", pytrace=False)
+    return KUADRANT_NAMESPACE
+
+
+@pytest.fixture(scope="session")
+def authorino(control_plane, kuadrant):
     """Authorino watching the session control plane; stopped (by pid) at the end."""
     state = State(control_plane.state_dir)
     try:

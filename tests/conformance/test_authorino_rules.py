@@ -21,7 +21,8 @@ EXPIRES, RETIRES = "tokenlabs.io/expires-at", "tokenlabs.io/retires-at"
 
 def decide(site, annotations):
     """Create a tenant Secret with ``annotations``; the HTTP status of a Check at NOW."""
-    name = "rule-" + hashlib.sha256(repr(sorted((annotations or {}).items())).encode()).hexdigest()[:10]
+    # the Kuadrant namespace holds every site's tenants: the name is the site's own
+    name = "rule-" + hashlib.sha256((site.gateway_ns + repr(sorted((annotations or {}).items()))).encode()).hexdigest()[:10]
     key = f"tlabs_sk_{name}_" + "7f" * 20
     site.kubectl_secret(f"tenant-{name}", key, annotations or {})
     # until Authorino has loaded the key (401 = not known yet)

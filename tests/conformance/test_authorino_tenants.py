@@ -1,16 +1,16 @@
-"""Tenant keys and the AuthPolicy on the real Authorino v0.24.0 (no mock).
+"""Tenant keys and the AuthPolicy on the real Authorino v0.26.1 (no mock).
 
 Each tenant is made by the collection's modules (``tenant``/``tenants``) in the
-site's Kuadrant namespace; the AuthConfig is the translation of the AuthPolicy
-``tier_policies`` rendered; every decision comes from Authorino's gRPC Check.
+Kuadrant namespace; the AuthConfig is the one the real kuadrant-operator generated
+from the AuthPolicy ``tier_policies`` rendered; every decision comes from
+Authorino's gRPC Check.
 """
 
 from __future__ import annotations
 
 import time
 
-from testworld import kuadrant_translation as kt
-from world import SELECTOR, Poller
+from world import Poller
 from support.tenant_runner import key_of
 
 MANAGED = {"authorino.kuadrant.io/managed-by": "authorino"}
@@ -18,13 +18,13 @@ HOUR = 3600
 
 
 def onboard(site, name, tier, **params):
-    result = site.runner.tenant(name=name, tier=tier, tiers=site.tiers, selector=SELECTOR, return_key=True,
+    result = site.runner.tenant(name=name, tier=tier, tiers=site.tiers, selector=site.selector, return_key=True,
                                 **params)
     assert not result.get("failed"), result
     return result["api_key"]
 
 
-def test_authconfig_is_ready_and_shaped_like_the_operators(site):
+def test_the_operators_authconfig_is_ready_in_authorino(site):
     status = site.authconfig_status()
     assert status["summary"]["ready"] is True and status["summary"]["numHostsReady"] == "1/1"
     live = site.cp.kubectl_json("get", "authconfig", site.name, "-n", site.kuadrant_ns)
@@ -36,7 +36,7 @@ def test_authconfig_is_ready_and_shaped_like_the_operators(site):
 
 def test_a_tenant_of_each_tier_is_accepted_with_its_tier_and_user_id(site):
     items = [{"name": f"each-{tier}", "tier": tier, "user_id": f"uid-{tier}"} for tier in site.tiers]
-    result = site.runner.tenants(items, tiers=site.tiers, selector=SELECTOR, return_keys=True)
+    result = site.runner.tenants(items, tiers=site.tiers, selector=site.selector, return_keys=True)
     assert sorted(result["created"]) == sorted(i["name"] for i in items), result
     for item in items:
         decision = site.wait_for(lambda d: d.allowed, result["api_keys"][item["name"]])
@@ -75,8 +75,9 @@ def test_options_preflight_never_reaches_authorino(site):
     wasm-shim's CEL evaluating it to false for OPTIONS, so that Authorino is not
     called: test_quotas.py::test_options_is_never_authenticated_or_counted.
     """
-    action = kt.wasm_auth_action(site.auth_policy, site.path)
-    assert action["service"] == "auth-service" and action["scope"] == site.name
+    plugin, _limits = site.quota_config()  # the wasm-shim configuration the operator generated
+    [action] = [a for s in plugin["actionSets"] for a in s["actions"] if a["service"] == "auth-service"]
+    assert action["scope"] == site.name
     assert action["predicates"] == ['request.method != "OPTIONS"']
     # Had it reached Authorino, a preflight (no Authorization header) would be refused:
     assert site.check(None, method="OPTIONS").http_status == 401
@@ -91,7 +92,7 @@ def test_upstream_authorino_ignores_annotation_only_updates(site):
     """Pins the upstream behaviour the tenant modules work around (research section 5).
 
     `kubectl annotate` of the tier (the seed's change-tier procedure) keeps the
-    key, so Authorino v0.24.0 logs "api key unchanged" and keeps the old tier.
+    key, so Authorino (v0.24.0, and still v0.26.1) logs "api key unchanged" and keeps the old tier.
     If this starts failing, Authorino fixed it and the AuthConfig touch in
     authorino_refresh can go.
     """
@@ -109,7 +110,7 @@ def test_tier_change_takes_effect_without_refusing_the_key(site):
     key = onboard(site, "upgrade", "free", user_id="uid-upgrade")
     site.wait_for(identity_is("free"), key)
     with Poller(site, key) as poller:
-        result = site.runner.tenant(name="upgrade", tier="pro", tiers=site.tiers, selector=SELECTOR, must_exist=True)
+        result = site.runner.tenant(name="upgrade", tier="pro", tiers=site.tiers, selector=site.selector, must_exist=True)
         assert result["changed"] and result["authorino_refresh"] == {"authconfigs": [site.name], "skipped": None}
         waited = site.wait_for(identity_is("pro", "uid-upgrade"), key).waited
         time.sleep(0.3)
@@ -119,7 +120,7 @@ def test_tier_change_takes_effect_without_refusing_the_key(site):
     with Poller(site, key) as poller:
         # the runbook onboarded it: the inventory takes it over explicitly
         result = site.runner.tenants([{"name": "upgrade", "tier": "enterprise", "take_over": True}],
-                                     tiers=site.tiers, selector=SELECTOR)
+                                     tiers=site.tiers, selector=site.selector)
         assert result["updated"] == ["upgrade"] and result["authorino_refresh"]["authconfigs"] == [site.name]
         site.wait_for(identity_is("enterprise", "uid-upgrade"), key)
     assert poller.refusals() == []
@@ -132,7 +133,7 @@ def test_expiry_added_moved_and_removed_takes_effect(site):
 
     def set_expiry(value):
         with Poller(site, key) as poller:
-            result = site.runner.tenant(name="expiring", tiers=site.tiers, selector=SELECTOR, must_exist=True,
+            result = site.runner.tenant(name="expiring", tiers=site.tiers, selector=site.selector, must_exist=True,
                                         expires_at=value)
             assert result["changed"], result
         return poller
@@ -171,7 +172,7 @@ def test_expiry_in_the_past_is_refused(site):
 def test_rotation_without_grace_switches_keys_at_once(site):
     old = onboard(site, "rotor", "free", user_id="uid-rotor")
     site.wait_for(lambda d: d.allowed, old)
-    result = site.runner.tenant(name="rotor", tiers=site.tiers, selector=SELECTOR, rotate=True, return_key=True)
+    result = site.runner.tenant(name="rotor", tiers=site.tiers, selector=site.selector, rotate=True, return_key=True)
     new = result["api_key"]
     assert new != old
     decision = site.wait_for(lambda d: d.allowed, new)
@@ -185,7 +186,7 @@ def test_rotation_with_grace_keeps_the_old_key_until_it_ends(site):
     old = onboard(site, "graceful", "pro", user_id="uid-graceful")
     site.wait_for(lambda d: d.allowed, old)
     with Poller(site, old) as poller:
-        result = site.runner.tenant(name="graceful", tiers=site.tiers, selector=SELECTOR, rotate=True,
+        result = site.runner.tenant(name="graceful", tiers=site.tiers, selector=site.selector, rotate=True,
                                     grace_period="1h", return_key=True)
         new = result["api_key"]
         new_decision = site.wait_for(lambda d: d.allowed, new)
@@ -203,7 +204,7 @@ def test_rotation_with_grace_keeps_the_old_key_until_it_ends(site):
 def test_revoke_refuses_at_once_and_onboard_accepts_at_once(site):
     key = onboard(site, "leaver", "enterprise")
     waited_onboard = site.wait_for(lambda d: d.allowed, key).waited
-    result = site.runner.tenant(name="leaver", state="absent", selector=SELECTOR)
+    result = site.runner.tenant(name="leaver", state="absent", selector=site.selector)
     assert result["changed"] and result["outcome"] == "deleted"
     waited_revoke = site.wait_for(lambda d: d.http_status == 401, key).waited
     assert waited_onboard < 5 and waited_revoke < 5
@@ -216,7 +217,7 @@ def test_a_tenant_made_the_seed_way_keeps_working_when_adopted(site):
     site.wait_for(identity_is("pro", "seedco"), key)
     with Poller(site, key) as poller:
         result = site.runner.tenants([{"name": "seedco", "tier": "enterprise", "display_name": "Seed Co"}],
-                                     tiers=site.tiers, selector=SELECTOR)
+                                     tiers=site.tiers, selector=site.selector)
         assert result["updated"] == ["seedco"], result
         site.wait_for(identity_is("enterprise", "seedco"), key)
     assert poller.decisions and poller.refusals() == []

@@ -1,12 +1,12 @@
 """Quotas on the engines that enforce them: wasm-shim's CEL crate and Limitador's counting library.
 
-Per request, as wasm-shim v0.12.3 runs it (``testworld/quota_harness.py`` ``send``):
+Per request, as wasm-shim v0.14.1 runs it (``testworld/quota_harness.py`` ``send``):
 action-set selection and the auth action's `when` in the harness, then the real Authorino
 (gRPC Check) for the tenant's key, then the limit actions with Authorino's identity --
-predicates in `cel` 0.12.0, descriptors, Limitador 0.11.0 ``check_rate_limited_and_update``
+predicates and request builders in `cel` 0.14.0, Limitador 0.12.0 ``check_rate_limited_and_update``
 (requests) / ``is_rate_limited`` then ``update_counters`` with the response's
-``usage.total_tokens`` (tokens). The plugin config and the limits are what kuadrant-operator
-v1.4.3 derives from the policies ``tier_policies`` rendered (``kuadrant_translation.py``).
+``usage.total_tokens`` (tokens). The plugin config and the limits are what the real kuadrant-operator
+1.5.2 generated from the policies ``tier_policies`` rendered (``testworld/kuadrant_outputs.py``).
 
 Short windows (a test tier table) keep the window tests fast; the predicate checks use the
 default table.
@@ -21,7 +21,7 @@ import pytest
 
 from testworld import quota_harness as qh
 from testworld.redis import RedisServer
-from world import SELECTOR, Site
+from world import Site
 
 # "minute" and "day" of the free tier, shrunk: 10 per 4 s and 14 per 30 s; tokens 100 per 4 s.
 SHORT_TIERS = {
@@ -73,7 +73,7 @@ class Gateway:
 
 
 def tenant(site, name, tier, **params):
-    result = site.runner.tenant(name=name, tier=tier, tiers=site.tiers, selector=SELECTOR, return_key=True,
+    result = site.runner.tenant(name=name, tier=tier, tiers=site.tiers, selector=site.selector, return_key=True,
                                 **params)
     assert not result.get("failed"), result
     site.wait_for(lambda d: d.allowed, result["api_key"])
@@ -87,7 +87,7 @@ def chat_response(total_tokens):
                                           "total_tokens": total_tokens}})}
 
 
-def test_the_translation_matches_the_operators_worked_example(site):
+def test_the_operators_plugin_config_and_limits(site):
     plugin, limits = site.quota_config()
     assert {s: plugin["services"][s]["type"] for s in plugin["services"]} == {
         "auth-service": "auth", "ratelimit-service": "ratelimit", "ratelimit-check-service": "ratelimit-check",
@@ -125,7 +125,7 @@ def test_counters_are_per_tenant_and_shared_by_a_rotated_tenants_keys(short_site
     assert gw.statuses(bob, 10) == [200] * 10  # bob's counter is his own
 
     old = tenant(short_site, "carol", "free", user_id="carol")
-    rotated = short_site.runner.tenant(name="carol", tiers=short_site.tiers, selector=SELECTOR, rotate=True,
+    rotated = short_site.runner.tenant(name="carol", tiers=short_site.tiers, selector=short_site.selector, rotate=True,
                                        grace_period="1h", return_key=True)
     new = rotated["api_key"]
     short_site.wait_for(lambda d: d.allowed, new)

@@ -1,6 +1,6 @@
-"""The limit predicates tier_policies writes, evaluated by wasm-shim's CEL (`cel` 0.12.0 + its string extensions).
+"""The limit predicates tier_policies writes, evaluated by wasm-shim's CEL (`cel` 0.14.0 + its string extensions).
 
-Evaluated in testworld/rust/quota_harness, the crate wasm-shim v0.12.3 is built with; nothing is
+Evaluated in testworld/rust/quota_harness, the crate wasm-shim v0.14.1 is built with; nothing is
 registered by hand here. (The end-to-end path with Authorino and Limitador: test_quotas.py.)
 """
 

@@ -1,17 +1,19 @@
 """The conformance world: the engines that enforce tenants' keys, next to the local control plane.
 
-* the session's real kube-apiserver + etcd (``tests/conftest.py``) with the
-  mirrored CRDs, Authorino's included;
-* Authorino v0.24.0 built from its Go module and run out of cluster
-  (``testworld/authorino.py``), cluster-wide with the flags
-  authorino-operator gives Kuadrant's Authorino;
-* per test module a "site": a Gateway + HTTPRoute, the policies that
-  ``tier_policies`` renders for them, and the AuthConfig that
-  kuadrant-operator v1.4.3 would derive (``testworld/kuadrant_translation.py``) --
-  the operator itself cannot run here.
+* the session's cluster (``tests/conftest.py``: kube-apiserver + etcd, scheduler, controller-manager, KWOK
+  nodes, the current set's controllers) with the mirrored CRDs;
+* Kuadrant deployed by the collection (``site.yml --tags kuadrant``): the real kuadrant-operator v1.5.2 with
+  limitador-operator and authorino-operator (``testworld/kuadrant.py``) turns the policies into AuthConfigs,
+  Limitador limits and the wasm-shim configuration;
+* Authorino v0.26.1 built from its Go module and run out of cluster (``testworld/authorino.py``), cluster-wide
+  with the flags authorino-operator gives Kuadrant's Authorino;
+* per test module a "site": a Gateway + HTTPRoute in a namespace of its own and the policies ``tier_policies``
+  renders for them. What Authorino serves and what the quota harness counts with is what the operator
+  generated for that route (``testworld/kuadrant_outputs.py``) -- nothing is translated here.
 
-Tenants are made with the collection's own modules; requests reach Authorino
-over gRPC the way wasm-shim sends them (``testworld/authorino_client.py``).
+Tenant Secrets live in the Kuadrant namespace, where the operator writes the AuthConfigs (the AuthPolicy does
+not select Secrets of all namespaces); each site selects its own tenants with a label of its own.
+Requests reach Authorino over gRPC the way wasm-shim sends them (``testworld/authorino_client.py``).
 """
 
 from __future__ import annotations
@@ -23,27 +25,31 @@ import uuid
 
 from support.tenant_runner import Runner
 from support.tiers import DEFAULT_TIERS
-from testworld import kuadrant_translation as kt
+from testworld import kuadrant_outputs
 
 SELECTOR = {"app": "token-labs"}
+SITE_LABEL = "tokenlabs.test/site"
+KUADRANT_NAMESPACE = "kuadrant-system"
 GATEWAY_CLASS = "eg"
 GATEWAY = "token-labs-gateway"
 LISTENER = "http"
 ROUTE = "llm-inference"
 HOSTNAME = "inference.token-labs.local"
+OPERATOR_TIMEOUT = 90.0
 
 
 class Site:
-    """One gateway namespace + one Kuadrant namespace, translated to an AuthConfig served by Authorino."""
+    """One gateway namespace and its tenants, served by what kuadrant-operator generated for its route."""
 
     def __init__(self, cp, authorino, tmp_path, tiers=None):
         self.cp = cp
         self.client = authorino["client"]  # authorino_client.AuthorinoClient
-        self.gateway_ns = "g-" + uuid.uuid4().hex[:8]
-        self.kuadrant_ns = "k-" + uuid.uuid4().hex[:8]
+        site_id = uuid.uuid4().hex[:8]
+        self.gateway_ns = "g-" + site_id
+        self.kuadrant_ns = KUADRANT_NAMESPACE
+        self.selector = dict(SELECTOR, **{SITE_LABEL: site_id})
         self.tiers = tiers or DEFAULT_TIERS
-        for ns in (self.gateway_ns, self.kuadrant_ns):
-            cp.kubectl("create", "namespace", ns)
+        cp.kubectl("create", "namespace", self.gateway_ns)
         self.runner = Runner(cp, self.kuadrant_ns, tmp_path)
         cp.apply(json.dumps({
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
@@ -58,32 +64,61 @@ class Site:
                      "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}]}]}}))
         self.apply_policies(self.tiers)
 
-    # -- policies and their translation
+    def get_json(self, *args):
+        """``kubectl get … -o json`` parsed, None when the object does not exist."""
+        proc = self.cp.kubectl(*args, "-o", "json", check=False)
+        return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+    def policy(self, kind, name):
+        return self.cp.kubectl_json("get", kind, name, "-n", self.gateway_ns)
+
+    # -- policies, and what the operator made of them
     def apply_policies(self, tiers):
         result = self.runner.module("tier_policies", {
             "tiers": tiers, "target_kind": "Gateway", "target_name": GATEWAY,
             "target_namespace": self.gateway_ns, "kuadrant_namespace": self.kuadrant_ns,
-            "tenant_selector": SELECTOR})[0]
+            "tenant_selector": self.selector})[0]
         assert not result.get("failed"), result
-        self.auth_policy = self.cp.kubectl_json("get", "authpolicy", "token-labs-auth", "-n", self.gateway_ns)
-        self.path = kt.path_id(GATEWAY_CLASS, self.gateway_ns, GATEWAY, LISTENER, self.gateway_ns, ROUTE, 0)
-        self.authconfig = kt.authconfig_for(self.auth_policy, self.path, self.kuadrant_ns, self.gateway_ns,
-                                            ROUTE, 0)
+        self.tiers = tiers
+        self.auth_policy = self.policy("authpolicy", "token-labs-auth")
+        rules = self.auth_policy["spec"]["rules"]
+
+        def generated():
+            found = kuadrant_outputs.authconfig(self.get_json, self.kuadrant_ns, self.gateway_ns, ROUTE)
+            current = found and all(found["spec"].get(part) == rules.get(part)
+                                    for part in ("authentication", "authorization"))
+            return found if current else None
+        self.authconfig = kuadrant_outputs.wait_for(
+            generated, OPERATOR_TIMEOUT, f"the AuthConfig of {self.gateway_ns}/{ROUTE} for the applied AuthPolicy")
         self.name = self.authconfig["metadata"]["name"]
-        self.cp.apply(json.dumps(self.authconfig), "--force-conflicts")
         self.wait_ready()
 
     def quota_config(self):
-        """(wasm-shim plugin config, Limitador limits) kuadrant-operator derives for this site's path."""
-        def get(kind, name):
-            return self.cp.kubectl_json("get", kind, name, "-n", self.gateway_ns)
-        request_policy = get("ratelimitpolicy", "token-labs-request-limits")
-        token_policy = get("tokenratelimitpolicy", "token-labs-token-limits")
-        route = get("httproute", ROUTE)
-        plugin = kt.wasm_plugin_config(self.path, HOSTNAME, route, self.auth_policy, request_policy, token_policy)
-        limits = (kt.limitador_limits(request_policy, self.gateway_ns, ROUTE)
-                  + kt.limitador_limits(token_policy, self.gateway_ns, ROUTE, token=True))
-        return plugin, limits
+        """(wasm-shim plugin config, Limitador limits) kuadrant-operator generated for this site's route, once they
+        reflect the applied RateLimitPolicy and TokenRateLimitPolicy."""
+        request_limits = self.policy("ratelimitpolicy", "token-labs-request-limits")["spec"]["limits"]
+        token_limits = self.policy("tokenratelimitpolicy", "token-labs-token-limits")["spec"]["limits"]
+        expected = sorted((name, rate["limit"]) for limits in (request_limits, token_limits)
+                          for name, limit in limits.items() for rate in limit["rates"])
+        scope = f"{self.gateway_ns}/{ROUTE}"
+
+        def limits():
+            found = kuadrant_outputs.limitador_limits(self.get_json, self.kuadrant_ns, self.gateway_ns, ROUTE)
+            return found if sorted((limit["name"], limit["max_value"]) for limit in found) == expected else None
+
+        def plugin():
+            config = kuadrant_outputs.wasm_config(self.get_json, self.gateway_ns, GATEWAY)
+            for action_set in (config or {}).get("actionSets") or []:
+                actions = action_set.get("actions") or []
+                auth = [a for a in actions if a["service"] == "auth-service" and a["scope"] == self.name]
+                request = [a for a in actions if a["service"] == "ratelimit-service" and a["scope"] == scope]
+                checks = [a for a in actions if a["service"] == "ratelimit-check-service" and a["scope"] == scope]
+                if (auth and len(request) == 1 and len(request[0].get("conditionalData") or []) == len(request_limits)
+                        and len(checks) == len(token_limits)):
+                    return config
+            return None
+        return (kuadrant_outputs.wait_for(plugin, OPERATOR_TIMEOUT, f"the wasm-shim configuration of {scope}"),
+                kuadrant_outputs.wait_for(limits, OPERATOR_TIMEOUT, f"the Limitador limits of {scope}"))
 
     def authconfig_status(self) -> dict:
         doc = self.cp.kubectl_json("get", "authconfig", self.name, "-n", self.kuadrant_ns)
@@ -122,7 +157,7 @@ class Site:
 
     # -- tenants made by hand (the seed's kubectl way)
     def kubectl_secret(self, name, key, annotations, labels=None):
-        labels = dict(labels if labels is not None else dict(SELECTOR, **{"authorino.kuadrant.io/managed-by": "authorino"}))
+        labels = dict(labels if labels is not None else dict(self.selector, **{"authorino.kuadrant.io/managed-by": "authorino"}))
         self.cp.apply(json.dumps({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": name, "namespace": self.kuadrant_ns, "labels": labels, "annotations": annotations},

@@ -7,9 +7,9 @@ key is polled at Authorino; a rerun writes nothing; moving back is refused befor
 
 The world runs the current set's controllers (``up platform``), each only for the chart release it was built from:
 on the reference set none runs (their own versions cannot be built here), so the reference phase's AuthConfig is
-the one ``testworld.kuadrant_translation`` derives (``testworld.gateway_check``), under the name kuadrant-operator
+the one the stand-in ``testworld.kuadrant_reference`` derives (``testworld.gateway_check``), under the name kuadrant-operator
 gives it; once the upgrade installs kuadrant-operator 1.5.2 the real operator takes that AuthConfig over and
-reconciles it. Authorino is the test world's (v0.24.0). The tenant's key is polled at Authorino through the whole
+reconciles it. Authorino is the test world's (v0.26.1). The tenant's key is polled at Authorino through the whole
 upgrade, and afterwards a tier change reaches Authorino through the operator's own AuthConfigs.
 """
 

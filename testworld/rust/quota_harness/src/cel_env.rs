@@ -1,16 +1,20 @@
-//! The CEL environment wasm-shim v0.12.3 evaluates predicates and data expressions in
-//! (`src/data/cel.rs` `Expression::eval` / `create_context` upstream; research §3-§4):
-//! bindings `request`, `source`, `destination`, `metadata`, `auth` (the Authorino dynamic
-//! metadata, each leaf a JSON value) -- `connection` and `ratelimit` are NOT bound, so
-//! referencing them is an error -- plus the string extensions and `responseBodyJSON`.
+//! The CEL environment wasm-shim v0.14.1 evaluates predicates and data expressions in
+//! (`src/data/cel.rs` upstream), with the `cel` crate it is built from (git rev d23d0a7 = crates.io 0.14.0):
+//! * parsing with CEL's optional syntax enabled (`?.`, `[?]`);
+//! * bindings `request`, `source`, `destination` (host attributes), `metadata` and `auth` -- the last two always
+//!   bound, `null` when absent; `auth` is Authorino's dynamic metadata as a protobuf Struct, so every number is a
+//!   double and a missing key is an error (v0.12.3 answered null). `connection`, `ratelimit`, `response` and
+//!   `filter_state` are never bound: referencing them is an error;
+//! * the string extensions (`strings.rs`) and `responseBodyJSON`; `queryMap` is test-only upstream, so absent;
+//! * `Context::default()` of cel 0.14: the standard library as type-based overloads -- no `max`, `min` or
+//!   `list.contains`; `string()` of a bool or null is an error; `uint()` of a negative int wraps.
 
 use crate::strings;
 use cel::objects::Value;
-use cel::{Context, ExecutionError, FunctionContext, Program, ResolveResult};
+use cel::parser::{Expression, Parser};
+use cel::{Context, ExecutionError, FunctionContext, ResolveResult};
 use serde_json::Value as Json;
 use std::sync::Arc;
-
-const RESPONSE_BODY: &str = "__tokenlabs_response_body_json";
 
 /// What one request exposes to CEL.
 #[derive(Default, Clone)]
@@ -18,20 +22,67 @@ pub struct Attributes {
     pub request: Json,
     pub source: Json,
     pub destination: Json,
+    /// Authorino's dynamic metadata (`{"identity": …}` for the collection's AuthPolicy); None = no auth call.
     pub auth: Option<Json>,
     /// The response body (already reduced to one JSON document for SSE), for responseBodyJSON.
     pub response_body: Option<Json>,
 }
 
-fn response_body_json(ftx: &FunctionContext, pointer: Arc<String>) -> ResolveResult {
-    let body = ftx.ptx.get_variable(RESPONSE_BODY).map_err(|_| ftx.error("no response body in this phase"))?;
-    let json = match body {
-        Value::Null => return Err(ftx.error("no response body in this phase")),
-        other => to_json(&other).map_err(|EvalError(e)| ftx.error(format!("response body is not JSON: {e}")))?,
-    };
-    match json.pointer(pointer.as_str()) {
-        Some(found) => Ok(cel::to_value(found).map_err(|e| ftx.error(e.to_string()))?),
-        None => Err(ftx.error(format!("{pointer} not found in the response body"))),
+/// Why an expression has no value yet: wasm-shim re-queues it until the response body is there.
+pub const PENDING: &str = "pending: the response body has not arrived";
+
+/// `responseBodyJSON(pointer)`: the value at a JSON pointer of the response body, kept only when it is a bool, a
+/// number (uint, else int, else double) or a string (`tasks/token_usage.rs`); anything else -- null, a list, a map,
+/// nothing -- stays pending, and a task still pending at the end of the stream fails.
+fn response_body_json(body: &Option<Json>, ftx: &FunctionContext, pointer: Arc<String>) -> ResolveResult {
+    let found = body.as_ref().and_then(|b| b.pointer(pointer.as_str()));
+    match found {
+        Some(Json::Bool(b)) => Ok(Value::Bool(*b)),
+        Some(Json::String(s)) => Ok(Value::String(Arc::new(s.clone()))),
+        Some(Json::Number(n)) => Ok(if let Some(u) = n.as_u64() {
+            Value::UInt(u)
+        } else if let Some(i) = n.as_i64() {
+            Value::Int(i)
+        } else {
+            Value::Float(n.as_f64().unwrap_or(f64::NAN))
+        }),
+        _ => Err(ftx.error(PENDING)),
+    }
+}
+
+/// A protobuf Struct seen by CEL: every JSON number a double.
+fn struct_numbers(value: &Json) -> Json {
+    match value {
+        Json::Number(n) => n.as_f64().and_then(serde_json::Number::from_f64).map(Json::Number).unwrap_or(Json::Null),
+        Json::Array(items) => Json::Array(items.iter().map(struct_numbers).collect()),
+        Json::Object(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), struct_numbers(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn to_cel(value: &Json, as_double: bool) -> Value {
+    match value {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) if as_double => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::UInt(u)
+            } else {
+                Value::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Json::String(s) => Value::String(Arc::new(s.clone())),
+        Json::Array(items) => Value::List(Arc::new(items.iter().map(|v| to_cel(v, as_double)).collect())),
+        Json::Object(map) => {
+            let entries: std::collections::HashMap<cel::objects::Key, Value> = map
+                .iter()
+                .map(|(k, v)| (cel::objects::Key::String(Arc::new(k.clone())), to_cel(v, as_double)))
+                .collect();
+            Value::Map(cel::objects::Map { map: Arc::new(entries) })
+        }
     }
 }
 
@@ -47,42 +98,57 @@ pub fn context(attrs: &Attributes) -> Context<'static> {
     ctx.add_function("trim", strings::trim);
     ctx.add_function("replace", strings::replace);
     ctx.add_function("substring", strings::substring);
-    ctx.add_function("responseBodyJSON", response_body_json);
-    let bind = |ctx: &mut Context, name: &str, value: &Json| {
-        ctx.add_variable(name, value.clone()).expect("JSON converts to CEL");
-    };
-    bind(&mut ctx, "request", &attrs.request);
-    bind(&mut ctx, "source", &attrs.source);
-    bind(&mut ctx, "destination", &attrs.destination);
-    bind(&mut ctx, "metadata", &Json::Object(Default::default()));
-    if let Some(auth) = &attrs.auth {
-        bind(&mut ctx, "auth", auth);
-    }
-    bind(&mut ctx, RESPONSE_BODY, attrs.response_body.as_ref().unwrap_or(&Json::Null));
+    let body = attrs.response_body.clone();
+    ctx.add_function("responseBodyJSON", move |ftx: &FunctionContext, pointer: Arc<String>| {
+        response_body_json(&body, ftx, pointer)
+    });
+    // Filled only by typed `store` actions, which the operator writes for extensions only: always pending here.
+    ctx.add_function("requestBodyJSON", |ftx: &FunctionContext, _pointer: Arc<String>| -> ResolveResult {
+        Err(ftx.error(PENDING))
+    });
+    ctx.add_variable_from_value("request", to_cel(&attrs.request, false));
+    ctx.add_variable_from_value("source", to_cel(&attrs.source, false));
+    ctx.add_variable_from_value("destination", to_cel(&attrs.destination, false));
+    ctx.add_variable_from_value("metadata", Value::Null);
+    let auth = attrs.auth.as_ref().map(struct_numbers).unwrap_or(Json::Null);
+    ctx.add_variable_from_value("auth", to_cel(&auth, true));
     ctx
 }
 
 #[derive(Debug, PartialEq)]
 pub struct EvalError(pub String);
 
-pub fn compile(source: &str) -> Result<Program, EvalError> {
-    Program::compile(source).map_err(|e| EvalError(format!("parse error in {source:?}: {e}")))
+impl EvalError {
+    pub fn is_pending(&self) -> bool {
+        self.0.contains(PENDING)
+    }
 }
 
-pub fn eval(program: &Program, ctx: &Context) -> Result<Value, EvalError> {
-    program.execute(ctx).map_err(|e: ExecutionError| EvalError(e.to_string()))
+pub fn compile(source: &str) -> Result<Expression, EvalError> {
+    Parser::new()
+        .enable_optional_syntax(true)
+        .parse(source)
+        .map_err(|e| EvalError(format!("parse error in {source:?}: {e}")))
+}
+
+pub fn eval(expression: &Expression, ctx: &Context) -> Result<Value, EvalError> {
+    Value::resolve(expression, ctx).map_err(|e: ExecutionError| EvalError(e.to_string()))
+}
+
+/// Parse and evaluate one CEL source.
+pub fn eval_source(source: &str, ctx: &Context) -> Result<Value, EvalError> {
+    eval(&compile(source)?, ctx)
 }
 
 /// A predicate: true, false, or an error (a non-boolean result is an error too).
 pub fn predicate(source: &str, ctx: &Context) -> Result<bool, EvalError> {
-    match eval(&compile(source)?, ctx)? {
+    match eval_source(source, ctx)? {
         Value::Bool(b) => Ok(b),
         other => Err(EvalError(format!("predicate {source:?} gave {other:?}, not a bool"))),
     }
 }
 
-/// CEL value -> JSON (for answers and for the response body); durations, timestamps, bytes and
-/// functions have no JSON form here.
+/// CEL value -> JSON (for answers); durations, timestamps, bytes and functions have no JSON form here.
 pub fn to_json(value: &Value) -> Result<Json, EvalError> {
     Ok(match value {
         Value::Null => Json::Null,
@@ -113,5 +179,62 @@ pub fn to_json(value: &Value) -> Result<Json, EvalError> {
 #[cfg(test)]
 pub fn eval_str(source: &str) -> Result<Json, EvalError> {
     let ctx = context(&Attributes::default());
-    to_json(&eval(&compile(source)?, &ctx)?)
+    to_json(&eval_source(source, &ctx)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_standard_library_is_cel_0_14s() {
+        assert!(eval_str("max(1, 2)").is_err()); // no longer in the default environment
+        assert!(eval_str("[1, 2].contains(1)").is_err()); // contains is for strings only
+        assert_eq!(eval_str("1 in [1, 2]"), Ok(json!(true)));
+        assert!(eval_str("string(true)").is_err());
+        assert!(eval_str("string(null)").is_err());
+        assert_eq!(eval_str("string(5.0)"), Ok(json!("5")));
+        assert_eq!(eval_str("uint(-1)"), Ok(json!(u64::MAX))); // wraps
+        assert_eq!(eval_str("uint(12.7)"), Ok(json!(12)));
+    }
+
+    #[test]
+    fn errors_are_absorbed_by_and_and_or() {
+        assert_eq!(eval_str("auth.identity.x == 1 || true"), Ok(json!(true)));
+        assert_eq!(eval_str("auth.identity.x == 1 && false"), Ok(json!(false)));
+        assert!(eval_str("auth.identity.x == 1 || false").is_err());
+    }
+
+    #[test]
+    fn optional_syntax_is_enabled() {
+        assert_eq!(eval_str("{'a': 1}[?'b'].orValue(2)"), Ok(json!(2)));
+    }
+
+    #[test]
+    fn auth_is_a_struct_numbers_are_doubles_and_a_missing_key_is_an_error() {
+        let attrs = Attributes { auth: Some(json!({"identity": {"n": 3, "tier": "pro"}})), ..Default::default() };
+        let ctx = context(&attrs);
+        assert_eq!(predicate("auth.identity.n == 3.0", &ctx), Ok(true));
+        assert!(predicate("auth.identity.missing == 'x'", &ctx).is_err());
+        assert_eq!(predicate("has(auth.identity.tier)", &ctx), Ok(true));
+        let none = context(&Attributes::default());
+        assert_eq!(predicate("auth == null", &none), Ok(true));
+    }
+
+    #[test]
+    fn response_body_json_keeps_scalars_and_leaves_the_rest_pending() {
+        let attrs = Attributes { response_body: Some(json!({"usage": {"total_tokens": 7, "x": null, "neg": -2}})),
+                                 ..Default::default() };
+        let ctx = context(&attrs);
+        assert_eq!(to_json(&eval_source("responseBodyJSON('/usage/total_tokens')", &ctx).unwrap()), Ok(json!(7)));
+        assert_eq!(eval_source("responseBodyJSON('/usage/total_tokens') == 7u", &ctx).map(|v| v == Value::Bool(true)), Ok(true));
+        assert_eq!(eval_source("responseBodyJSON('/usage/neg') == -2", &ctx).map(|v| v == Value::Bool(true)), Ok(true));
+        for pending in ["responseBodyJSON('/usage/x')", "responseBodyJSON('/usage')", "responseBodyJSON('/nothing')"] {
+            assert!(eval_source(pending, &ctx).unwrap_err().is_pending(), "{pending}");
+        }
+        assert!(eval_source("responseBodyJSON('/usage/total_tokens')", &context(&Attributes::default()))
+            .unwrap_err()
+            .is_pending());
+    }
 }

@@ -1,8 +1,8 @@
-//! quota-harness: the request path of wasm-shim v0.12.3 over Limitador v2.3.0's library, for tests.
+//! quota-harness: the request path of wasm-shim v0.14.1 over Limitador v2.4.2's library, for tests.
 //!
 //! Reads JSON lines on stdin and answers one JSON line each on stdout (protocol in
 //! `pipeline.rs`). It evaluates with the crates those components are built from --
-//! `cel` 0.12.0 (+ wasm-shim's string extensions, `strings.rs`) and `limitador` 0.11.0
+//! `cel` 0.14.0 (+ wasm-shim's string extensions, `strings.rs`) and `limitador` 0.12.0
 //! (in-memory or Redis storage) -- and gets the identity that Authorino returned from its
 //! caller, which asks the real Authorino.
 

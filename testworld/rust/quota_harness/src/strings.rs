@@ -1,9 +1,9 @@
-//! wasm-shim v0.12.3's CEL string extension functions (`src/data/cel/strings.rs` upstream),
-//! written here from the semantics recorded in `../shared/research/kuadrant-translation.md` §4:
-//! receiver-style; `split` is Rust's `str::split`, `split(sep, n)` is `splitn` (n = 0 -> [],
-//! negative -> unlimited); `indexOf` answers Int -1 or a UInt index; `lastIndexOf(s, from)`
-//! answers an index relative to `from`; `charAt` errors out of range; `substring` is
-//! character-based and errors when end < start.
+//! wasm-shim's CEL string extension functions (`src/data/cel/strings.rs`, unchanged from v0.12.3 to v0.14.1),
+//! written here from their behaviour: receiver-style; counts and offsets are Rust `as usize` casts, so a negative
+//! one is huge; `split(sep, n)` is `splitn` (0 -> [], negative -> unlimited), `replace(a, b, n)` is `replacen`;
+//! `indexOf` / `lastIndexOf` work on BYTE offsets and answer Int -1 or a UInt index -- -1 also when `from` is at
+//! or past the end; `lastIndexOf(s, from)` answers an index relative to `from`; `charAt` errors out of range;
+//! `substring` is character-based, clamps past the end and errors only when end < start.
 
 use cel::extractors::{Arguments, This};
 use cel::objects::Value;
@@ -35,14 +35,7 @@ pub fn split(ftx: &FunctionContext, This(this): This<Arc<String>>, Arguments(arg
     let sep = string_arg(ftx, &args, 0)?;
     match args.len() {
         1 => Ok(strings(this.split(sep.as_str()).collect())),
-        2 => {
-            let n = int_arg(ftx, &args, 1)?;
-            if n < 0 {
-                Ok(strings(this.split(sep.as_str()).collect()))
-            } else {
-                Ok(strings(this.splitn(n as usize, sep.as_str()).collect()))
-            }
-        }
+        2 => Ok(strings(this.splitn(int_arg(ftx, &args, 1)? as usize, sep.as_str()).collect())),
         got => Err(ftx.error(format!("split takes 1 or 2 arguments, got {got}"))),
     }
 }
@@ -59,52 +52,54 @@ pub fn join(ftx: &FunctionContext, This(this): This<Arc<Vec<Value>>>, Arguments(
     Ok(Value::String(Arc::new(parts.join(sep.as_str()))))
 }
 
-fn char_index(haystack: &[char], needle: &[char], from: usize) -> Option<usize> {
-    if needle.is_empty() {
-        return if from <= haystack.len() { Some(from) } else { None };
+/// The `from` argument of `indexOf` / `lastIndexOf` as a byte offset: Rust `as usize`, so a negative value
+/// becomes huge (and answers -1 below).
+fn byte_offset(ftx: &FunctionContext, args: &[Value]) -> Result<Option<usize>, ExecutionError> {
+    match args.get(1) {
+        None => Ok(None),
+        Some(Value::Int(n)) => Ok(Some(*n as usize)),
+        Some(Value::UInt(n)) => Ok(Some(*n as usize)),
+        Some(other) => Err(ftx.error(format!("the 2nd argument must be an integer, got {other:?}"))),
     }
-    (from..haystack.len()).find(|&i| haystack[i..].starts_with(needle))
 }
 
-/// (haystack, needle, from) of `indexOf` / `lastIndexOf`, as characters; `from` checked against the haystack.
-fn search_args(ftx: &FunctionContext, this: &str, args: &[Value]) -> Result<(Vec<char>, Vec<char>, usize), ExecutionError> {
-    let needle: Vec<char> = string_arg(ftx, args, 0)?.chars().collect();
-    let hay: Vec<char> = this.chars().collect();
-    let from = if args.len() > 1 { int_arg(ftx, args, 1)? } else { 0 };
-    if from < 0 || from as usize > hay.len() {
-        return Err(ftx.error(format!("index {from} out of range")));
+/// The rest of the string from a byte offset; upstream slices there and would panic off a character boundary --
+/// an error here.
+fn tail<'s>(ftx: &FunctionContext, this: &'s str, from: usize) -> Result<&'s str, ExecutionError> {
+    this.get(from..).ok_or_else(|| ftx.error(format!("byte offset {from} is not a character boundary")))
+}
+
+fn found(index: Option<usize>) -> Value {
+    match index {
+        Some(i) => Value::UInt(i as u64),
+        None => Value::Int(-1),
     }
-    Ok((hay, needle, from as usize))
 }
 
 pub fn index_of(ftx: &FunctionContext, This(this): This<Arc<String>>, Arguments(args): Arguments) -> ResolveResult {
-    let (hay, needle, from) = search_args(ftx, &this, &args)?;
-    Ok(match char_index(&hay, &needle, from) {
-        Some(i) => Value::UInt(i as u64),
-        None => Value::Int(-1),
-    })
+    let needle = string_arg(ftx, &args, 0)?;
+    match byte_offset(ftx, &args)? {
+        None => Ok(found(this.find(needle.as_str()))),
+        Some(from) if from >= this.len() => Ok(Value::Int(-1)),
+        Some(from) => Ok(found(tail(ftx, &this, from)?.find(needle.as_str()).map(|i| from + i))),
+    }
 }
 
 pub fn last_index_of(ftx: &FunctionContext, This(this): This<Arc<String>>, Arguments(args): Arguments) -> ResolveResult {
-    let (hay, needle, from) = search_args(ftx, &this, &args)?;
-    let tail = &hay[from..];
-    let found = if needle.is_empty() {
-        Some(tail.len())
-    } else {
-        (0..tail.len()).rev().find(|&i| tail[i..].starts_with(&needle))
-    };
-    Ok(match found {
-        Some(i) => Value::UInt(i as u64),
-        None => Value::Int(-1),
-    })
+    let needle = string_arg(ftx, &args, 0)?;
+    match byte_offset(ftx, &args)? {
+        None => Ok(found(this.rfind(needle.as_str()))),
+        Some(from) if from >= this.len() => Ok(Value::Int(-1)),
+        // relative to `from`, as upstream answers it
+        Some(from) => Ok(found(tail(ftx, &this, from)?.rfind(needle.as_str()))),
+    }
 }
 
 pub fn char_at(ftx: &FunctionContext, This(this): This<Arc<String>>, i: i64) -> ResolveResult {
-    let chars: Vec<char> = this.chars().collect();
-    if i < 0 || i as usize >= chars.len() {
-        return Err(ftx.error(format!("index {i} out of range for a string of {} characters", chars.len())));
+    match this.chars().nth(i as usize) {
+        Some(c) => Ok(Value::String(Arc::new(c.to_string()))),
+        None => Err(ftx.error(format!("no index {i} in {this:?}"))),
     }
-    Ok(Value::String(Arc::new(chars[i as usize].to_string())))
 }
 
 pub fn lower_ascii(_ftx: &FunctionContext, This(this): This<Arc<String>>) -> ResolveResult {
@@ -122,25 +117,21 @@ pub fn trim(_ftx: &FunctionContext, This(this): This<Arc<String>>) -> ResolveRes
 pub fn replace(ftx: &FunctionContext, This(this): This<Arc<String>>, Arguments(args): Arguments) -> ResolveResult {
     let from = string_arg(ftx, &args, 0)?;
     let to = string_arg(ftx, &args, 1)?;
-    let n = if args.len() > 2 { int_arg(ftx, &args, 2)? } else { -1 };
-    Ok(Value::String(Arc::new(if n < 0 {
-        this.replace(from.as_str(), to.as_str())
+    Ok(Value::String(Arc::new(if args.len() > 2 {
+        this.replacen(from.as_str(), to.as_str(), int_arg(ftx, &args, 2)? as usize)
     } else {
-        this.replacen(from.as_str(), to.as_str(), n as usize)
+        this.replace(from.as_str(), to.as_str())
     })))
 }
 
 pub fn substring(ftx: &FunctionContext, This(this): This<Arc<String>>, Arguments(args): Arguments) -> ResolveResult {
-    let chars: Vec<char> = this.chars().collect();
-    let start = int_arg(ftx, &args, 0)?;
-    let end = if args.len() > 1 { int_arg(ftx, &args, 1)? } else { chars.len() as i64 };
-    if start < 0 || end > chars.len() as i64 || start > chars.len() as i64 {
-        return Err(ftx.error(format!("substring({start}, {end}) out of range for {} characters", chars.len())));
-    }
+    let start = int_arg(ftx, &args, 0)? as usize;
+    let end = if args.len() > 1 { int_arg(ftx, &args, 1)? as usize } else { this.chars().count() };
     if end < start {
         return Err(ftx.error(format!("substring end {end} is before its start {start}")));
     }
-    Ok(Value::String(Arc::new(chars[start as usize..end as usize].iter().collect())))
+    // characters, clamped to the string (no error past its end)
+    Ok(Value::String(Arc::new(this.chars().skip(start).take(end - start).collect())))
 }
 
 #[cfg(test)]
@@ -212,5 +203,22 @@ mod tests {
         assert_eq!(eval(r#""héllo".substring(1, 3)"#), Ok(json!("él")));
         assert_eq!(eval(r#""hello".substring(2)"#), Ok(json!("llo")));
         assert!(eval(r#""hello".substring(3, 1)"#).is_err());
+    }
+
+    #[test]
+    fn offsets_are_bytes_and_out_of_range_answers_minus_one() {
+        assert_eq!(eval(r#""héllo".indexOf("l")"#), Ok(json!(3))); // é is two bytes
+        assert_eq!(eval(r#""abc".indexOf("", 3) == -1"#), Ok(json!(true)));
+        assert_eq!(eval(r#""abc".indexOf("a", -1) == -1"#), Ok(json!(true)));
+        assert_eq!(eval(r#""abc".lastIndexOf("c", 5) == -1"#), Ok(json!(true)));
+        assert!(eval(r#""héllo".indexOf("l", 2)"#).is_err()); // inside é
+    }
+
+    #[test]
+    fn substring_clamps_past_the_end_and_counts_are_usize_casts() {
+        assert_eq!(eval(r#""hello".substring(3, 100)"#), Ok(json!("lo")));
+        assert!(eval(r#""hello".substring(9)"#).is_err()); // end (the length) before start
+        assert_eq!(eval(r#""a-a-a".replace("-", "+", -1)"#), Ok(json!("a+a+a")));
+        assert!(eval(r#""abc".charAt(-1)"#).is_err());
     }
 }
