@@ -5,7 +5,7 @@
 
 Private to this collection (not an API for other collections).
 
-Authorino v0.24.0 (``pkg/evaluators/identity/api_key.go``
+Authorino v0.24.0 and v0.26.1 (``pkg/evaluators/identity/api_key.go``
 ``AddK8sSecretBasedIdentity``) ignores an update of a watched Secret whose
 ``data.api_key`` is unchanged ("api key unchanged"): a tier change
 (``kuadrant.io/groups``) or an expiry change (``tokenlabs.io/expires-at``) stays
