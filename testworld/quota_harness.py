@@ -2,6 +2,8 @@
 
     build()                      cargo build --release --locked, cached in $TOKENLABS_CACHE/cargo-target
     QuotaHarness(storage)        one harness process ("memory" or a redis:// URL); .configure/.route/.request
+    count_with_limitador_v2_3()  requests counted by Limitador v2.3.0's library (the reference set's Limitador),
+                                 testworld/rust/counter_probe_v2_3, on a Redis the harness then shares
 
 The harness gets, per request, the identity the real Authorino returned (see
 ``send`` below); everything after that -- predicates, descriptors, counting --
@@ -20,8 +22,10 @@ from pathlib import Path
 from testworld.base import CACHE, PACKAGE, REPO, TestWorldError
 
 CRATE = PACKAGE / "rust" / "quota_harness"
+PROBE_CRATE = PACKAGE / "rust" / "counter_probe_v2_3"
 TARGET = CACHE / "cargo-target"
 BINARY = TARGET / "release" / "quota-harness"
+PROBE_BINARY = TARGET / "release" / "counter-probe-v2-3"
 
 
 class HarnessError(TestWorldError):
@@ -39,11 +43,24 @@ def build() -> Path:
     if prerequisites.returncode != 0:
         raise HarnessError(f"the quota harness cannot be built here:\n{prerequisites.stderr.strip()}")
     env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
-    proc = subprocess.run([cargo, "build", "--release", "--locked", "--quiet", "--manifest-path",
-                           str(CRATE / "Cargo.toml")], env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise HarnessError(f"cargo build of testworld/rust/quota_harness failed:\n{proc.stderr[-4000:]}")
+    for crate in (CRATE, PROBE_CRATE):
+        proc = subprocess.run([cargo, "build", "--release", "--locked", "--quiet", "--manifest-path",
+                               str(crate / "Cargo.toml")], env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise HarnessError(f"cargo build of testworld/rust/{crate.name} failed:\n{proc.stderr[-4000:]}")
     return BINARY
+
+
+def count_with_limitador_v2_3(storage: str, limits: list, namespace: str, descriptors: list, requests: int) -> list:
+    """Send ``requests`` ShouldRateLimit hits through Limitador v2.3.0's library on ``storage`` (a redis:// URL);
+    whether each was limited."""
+    proc = subprocess.run([str(PROBE_BINARY)], input=json.dumps({
+        "storage": storage, "limits": limits, "namespace": namespace, "descriptors": descriptors,
+        "requests": requests}), capture_output=True, text=True, check=False, timeout=60)
+    answer = json.loads(proc.stdout or "{}") if proc.returncode == 0 else {"error": proc.stderr[-2000:]}
+    if "error" in answer or "limited" not in answer:
+        raise HarnessError(f"counter-probe-v2-3: {answer.get('error', answer)}")
+    return answer["limited"]
 
 
 class QuotaHarness:

@@ -232,3 +232,22 @@ def test_counters_survive_a_restart_only_with_redis(site, gateway, tmp_path, sto
     finally:
         if redis:
             redis.stop()
+
+
+def test_counters_on_redis_survive_the_move_from_limitador_v2_3_to_v2_4(site, gateway, tmp_path):
+    """The reference set's Limitador (v2.3.0: ``limitador`` 0.11.0) counts part of a tenant's minute on Redis; after
+    the upgrade, Limitador v2.4.2's library (``limitador`` 0.12.0, in the harness) goes on from those counters: the
+    operator generates the same limits (kuadrant-operator 1.4.3 and 1.5.2 derive them alike) and both libraries
+    keep them under the same Redis keys. (The free tier: 10 requests per minute.)"""
+    redis = RedisServer(tmp_path / "redis")
+    try:
+        key = tenant(site, "upgrade-counters", "free")
+        learn = gateway(site)  # in memory: what this tenant's request-limit call sends to Limitador
+        [call] = [c for c in learn.send(key)["calls"] if c["service"] == "ratelimit"]
+        _plugin, limits = site.quota_config()
+        assert qh.count_with_limitador_v2_3(redis.url, limits, call["domain"], call["descriptors"], 6) == [False] * 6
+        after = gateway(site, redis.url)
+        assert after.statuses(key, 4) == [200] * 4
+        assert after.send(key)["status"] == 429
+    finally:
+        redis.stop()
