@@ -1,10 +1,12 @@
-"""Benchmark: tenant changes on the real Authorino v0.24.0, and Authorino with many tenant keys.
+"""Benchmark: tenant changes on the real Authorino v0.26.1, and Authorino with many tenant keys.
 
-Starts its own control plane and Authorino (testworld, free ports,
-state under .cache), puts an AuthConfig of the collection's shape in front of
-the tenants (the AuthPolicy ``tier_policies`` renders, translated the way
-kuadrant-operator v1.4.3 does: testworld/kuadrant_translation.py) and
-calls Authorino's gRPC Check the way wasm-shim does.
+Starts its own test world (``python -m testworld up cluster platform``, free ports, state under .cache: the
+control plane, KWOK nodes of the reference inventory, the mirror's CRDs), deploys Kuadrant with the collection
+(GatewayClass ``eg`` + ``site.yml --tags kuadrant``, so the real kuadrant-operator 1.5.2 with limitador- and
+authorino-operator runs) and starts Authorino. Each part uses a "site" (``testworld/kuadrant_site.py``): a
+Gateway and HTTPRoute in a namespace of their own and the policies ``tier_policies`` writes for them; Authorino
+serves the AuthConfig kuadrant-operator generated from that AuthPolicy, and is called over gRPC Check the way
+wasm-shim does. Tenants are Secrets in ``kuadrant-system`` with the site's selector.
 
 Propagation (``--tenants N``, default 100), each through one ``tenants`` module run:
   onboard -> key accepted, tier change -> new tier in the identity, revoke -> key refused;
@@ -27,24 +29,27 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
 from testworld import authorino as authorino_tool
-from testworld import controlplane as cp
-from testworld import kuadrant_translation as kt
+from testworld import kuadrant_site
 from testworld.authorino_client import AuthorinoClient
 from testworld.base import REPO, State, TestWorldError
 from testworld.gobuild import binary
 
 PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
-SELECTOR = {"app": "token-labs"}
+COLLECTIONS = REPO / ".cache" / "collections"
+# The hosts whose kubelets the world registers (as tests/conftest.py does): the reference topology.
+REFERENCE_HOSTS = REPO / "inventory" / "example" / "hosts.yml"
 TIERS = {"free": {"requests_per_minute": 10, "tokens_per_minute": 5000},
          "pro": {"requests_per_minute": 100, "tokens_per_minute": 50000}}
+# Tenant modules: their failure output is withheld (it may hold keys).
+SECRET_MODULES = {"tenant", "tenants"}
 
 
 def percentile(values, q):
@@ -54,21 +59,53 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(round(q / 100.0 * (len(ordered) - 1))))]
 
 
+def node_ready(node):
+    status, spec = node.get("status") or {}, node.get("spec") or {}
+    return (any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
+            and not any(t["key"].startswith("node.kubernetes.io/") for t in spec.get("taints") or []))
+
+
 class World:
+    """The test world of the benchmark: cluster + platform controllers, Kuadrant deployed by the collection,
+    Authorino; ``site()`` adds a site, ``tenants()`` runs the ``tenants`` module for one."""
+
     def __init__(self, state_dir: Path, work: Path, tiers=None):
         self.tiers = tiers or TIERS
-        self.state = State(state_dir)
+        self.state_dir = state_dir.resolve()
+        self.state = State(self.state_dir)
         self.work = work
+        self.mirror = None
         self.client = None
         self.authorino = None
+        self.plays = 0
+
+    def testworld(self, *args, check=True):
+        proc = subprocess.run([sys.executable, "-m", "testworld", "--state-dir", str(self.state_dir), *args],
+                              capture_output=True, text=True, cwd=str(REPO), check=False)
+        if check and proc.returncode != 0:
+            raise TestWorldError(f"python -m testworld {' '.join(args)} failed:\n{proc.stderr[-4000:]}")
+        return proc
 
     def up(self):
-        cp.down(self.state, purge=True)  # a fresh cluster: leftovers would turn creates into no-ops
-        cp.up(self.state, 0, 180)
-        mirror = Path(subprocess.run([str(REPO / "scripts" / "mirror-path")], capture_output=True, text=True,
-                                     check=True).stdout.strip())
-        cp.install_crds(self.state, mirror / "crds" / "authorino")
+        self.testworld("down", "--purge")  # a fresh cluster: leftovers would turn creates into no-ops
+        self.testworld("up", "--port", "0", "--timeout", "180", "cluster", "platform")
+        self.mirror = Path(subprocess.run([str(REPO / "scripts" / "mirror-path")], capture_output=True, text=True,
+                                          check=True).stdout.strip())
+        self.testworld("install-crds", str(self.mirror))
+        self.testworld("register-nodes", "--inventory", str(REFERENCE_HOSTS))
+        self.wait_nodes_ready(3, 90)
+        kuadrant_site.deploy(self.apply, self.playbook)
         self.start_authorino()
+
+    def wait_nodes_ready(self, at_least, timeout):
+        """Every node Ready (KWOK's lease) and schedulable (the not-ready taint lifted), as tests/conftest.py waits."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            items = self.get_json("get", "nodes")["items"]
+            if len(items) >= at_least and all(node_ready(node) for node in items):
+                return
+            time.sleep(0.5)
+        raise TestWorldError(f"the nodes were not all Ready within {timeout}s")
 
     def start_authorino(self):
         if self.client:
@@ -79,53 +116,76 @@ class World:
     def down(self):
         if self.client:
             self.client.close()
-        cp.down(self.state, purge=True)
+        self.testworld("down", "--purge", check=False)
 
-    def kubectl(self, *args, stdin=None):
-        return cp.kubectl(self.state, *args) if stdin is None else subprocess.run(
-            [str(binary("kubectl")), f"--kubeconfig={self.state.kubeconfig}", *args], input=stdin,
-            capture_output=True, text=True, check=True)
+    # -- cluster access (what kuadrant_site.Site is given)
+    @property
+    def env(self) -> dict:
+        """ansible-playbook's environment against this world (tests/support/cluster.py ControlPlane.env)."""
+        kubeconfig = str(self.state.kubeconfig)
+        bindir = os.pathsep.join(sorted({str(binary("kubectl").parent), str(binary("helm").parent)}))
+        return dict(os.environ, **{
+            "KUBECONFIG": kubeconfig, "K8S_AUTH_KUBECONFIG": kubeconfig,
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_INVENTORY": str(REPO / "inventory" / "local"),
+            "ANSIBLE_COLLECTIONS_PATH": f"{COLLECTIONS}:{os.path.expanduser('~/.ansible/collections')}",
+            "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+            "TOKENLABS_MIRROR": str(self.mirror),
+            "TOKENLABS_TENANT_KEY_DIR": str(self.state_dir / "tenant-keys"),
+            "PATH": bindir + os.pathsep + str(REPO / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", ""),
+        })
 
-    def site(self, namespace):
-        """A Kuadrant namespace with the AuthConfig of our AuthPolicy; returns the AuthConfig name."""
-        self.kubectl("create", "namespace", namespace)
-        # The gateway namespace is part of the path, hence of the AuthConfig name and host: one per site.
-        gateway_ns = f"gw-{namespace}"
-        policy = policy_render.render_policies(self.tiers, "Gateway", "token-labs-gateway", gateway_ns, SELECTOR)[
-            "AuthPolicy"]
-        path = kt.path_id("eg", gateway_ns, "token-labs-gateway", "http", gateway_ns, "llm-inference", 0)
-        authconfig = kt.authconfig_for(policy, path, namespace, gateway_ns, "llm-inference", 0)
-        self.kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(authconfig))
-        name = authconfig["metadata"]["name"]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            status = json.loads(self.kubectl("get", "authconfig", name, "-n", namespace, "-o", "json").stdout).get(
-                "status") or {}
-            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
-                return name
-            time.sleep(0.2)
-        raise SystemExit(f"AuthConfig {namespace}/{name} not Ready")
+    def kubectl(self, *args, stdin=None, check=True):
+        proc = subprocess.run([str(binary("kubectl")), f"--kubeconfig={self.state.kubeconfig}", *args], input=stdin,
+                              capture_output=True, text=True, check=False)
+        if check and proc.returncode != 0:
+            raise TestWorldError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc
 
-    def tenants(self, namespace, items):
-        """One `tenants` module run; returns (result, time.monotonic() when ansible-playbook exited)."""
-        play = self.work / "tenants.yml"
-        vars_file = self.work / "tenants-vars.json"
-        vars_file.write_text(json.dumps({"bench_tenants": items}))
+    def get_json(self, *args):
+        """``kubectl get … -o json`` parsed, None when the object does not exist."""
+        proc = self.kubectl(*args, "-o", "json", check=False)
+        return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+    def apply(self, manifest: dict):
+        self.kubectl("apply", "--server-side", "--field-manager=bench", "-f", "-", stdin=json.dumps(manifest))
+
+    def playbook(self, *args, env=None):
+        return subprocess.run([str(PLAYBOOK), *args], capture_output=True, text=True, env=dict(self.env, **(env or {})),
+                              cwd=str(REPO), check=False)
+
+    def module(self, name, params):
+        """One ``tokenlabs.inference.<name>`` task; returns (result, time.monotonic() when ansible-playbook exited).
+        A failure of a tenant module is reported without its output (it may hold keys)."""
+        self.plays += 1
+        play = self.work / f"play{self.plays}.json"
+        vars_file = self.work / f"vars{self.plays}.json"
+        vars_file.write_text(json.dumps({"bench_params": params}))
+        args = {key: "{{ bench_params.%s }}" % key for key in params}
         play.write_text(json.dumps([{"name": "bench", "hosts": "localhost", "connection": "local",
                                      "gather_facts": False, "tasks": [{
-                                         "name": "Reconcile tenants", "no_log": False,
-                                         "tokenlabs.inference.tenants": {
-                                             "tenants": "{{ bench_tenants }}", "tiers": self.tiers,
-                                             "namespace": namespace, "selector": SELECTOR,
-                                             "return_keys": True}}]}]))
-        env = dict(os.environ, K8S_AUTH_KUBECONFIG=str(self.state.kubeconfig),
-                   ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-        proc = subprocess.run([str(PLAYBOOK), str(play), "-e", f"@{vars_file}"], capture_output=True, text=True,
-                              env=env, cwd=str(REPO), check=False)
+                                         "name": f"Run {name}", "no_log": False,
+                                         f"tokenlabs.inference.{name}": args}]}]))
+        proc = self.playbook(str(play), "-e", f"@{vars_file}", env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
         returned = time.monotonic()
+        vars_file.unlink()
         if proc.returncode != 0:
-            raise SystemExit("tenants run failed (output withheld: it may hold keys)")
+            if name in SECRET_MODULES:
+                raise SystemExit(f"{name} run failed (output withheld: it may hold keys)")
+            raise SystemExit(f"{name} run failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
         return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"], returned
+
+    # -- sites and tenants
+    def site(self, site_id):
+        """A site (``testworld/kuadrant_site.py``) whose AuthConfig Authorino serves."""
+        return kuadrant_site.Site(self.get_json, self.apply, lambda name, params: self.module(name, params)[0],
+                                  site_id, self.tiers).create()
+
+    def tenants(self, site, items):
+        """One `tenants` module run for a site's tenants; returns (result, time.monotonic() when it returned)."""
+        return self.module("tenants", {
+            "tenants": items, "tiers": self.tiers, "namespace": site.kuadrant_ns, "selector": site.selector,
+            "auth_policy_namespace": site.gateway_ns, "return_keys": True})
 
 
 def wait_all(world, authconfig, keys, predicate, since, timeout=120.0):
@@ -157,18 +217,18 @@ def wait_all(world, authconfig, keys, predicate, since, timeout=120.0):
 
 
 def propagation(world, n):
-    ns = "bench-propagation"
-    authconfig = world.site(ns)
+    site = world.site("propagation")
+    authconfig = site.name
     items = [{"name": f"p{i:05d}", "tier": "free"} for i in range(n)]
     rows = []
-    result, returned = world.tenants(ns, items)
+    result, returned = world.tenants(site, items)
     keys = list(result["api_keys"].values())
     rows.append(("onboard -> accepted", wait_all(world, authconfig, keys, lambda d: d.allowed, returned)))
-    result, returned = world.tenants(ns, [dict(i, tier="pro") for i in items])
+    result, returned = world.tenants(site, [dict(i, tier="pro") for i in items])
     assert result["authorino_refresh"]["authconfigs"] == [authconfig], result["authorino_refresh"]
     rows.append(("tier change -> new tier", wait_all(
         world, authconfig, keys, lambda d: d.allowed and d.identity.get("groups") == "pro", returned)))
-    returned = world.tenants(ns, [{"name": i["name"], "state": "absent"} for i in items])[1]
+    returned = world.tenants(site, [{"name": i["name"], "state": "absent"} for i in items])[1]
     rows.append(("revoke -> refused", wait_all(world, authconfig, keys, lambda d: d.http_status == 401, returned)))
     return rows
 
@@ -191,14 +251,14 @@ def peak_rss_mb(pid):
 
 
 def scale(world, sizes, checks):
-    ns = "bench-scale"
-    authconfig = world.site(ns)
+    site = world.site("scale")
+    authconfig = site.name
     rows = []
     have = 0
     keys = []
     for n in sizes:
         items = [{"name": f"s{i:05d}", "tier": "free"} for i in range(have, n)]
-        result = world.tenants(ns, items)[0]
+        result = world.tenants(site, items)[0]
         keys += list(result["api_keys"].values())
         have = n
         authorino_tool.down(world.state)
@@ -235,7 +295,7 @@ def main(argv=None):
         world.up()
         prop = propagation(world, args.tenants) if args.tenants else []
         sc = scale(world, sizes, args.checks) if sizes else []
-    except TestWorldError as exc:
+    except (TestWorldError, TimeoutError) as exc:
         raise SystemExit(f"authorino_bench: {exc}") from exc
     finally:
         world.down()

@@ -1,12 +1,15 @@
 """Benchmark: the cost of the policy layer per request -- Authorino's decision plus the limit decision.
 
-Starts its own control plane and Authorino (like bench/authorino_bench.py), one tenant per
-tier, the quota harness (testworld/rust/quota_harness: wasm-shim's CEL crate + Limitador's library,
-in-memory storage or a real redis-server) configured with what kuadrant-operator v1.4.3
-derives from the policies ``tier_policies`` renders, and sends ``--requests`` requests one
-after another through ``quota_harness.send`` (route + auth predicates, gRPC Check, limit
-actions with descriptors, Limitador check-and-update, token report). Limits are set high
-so no request is refused. Prints requests/s and p50/p99 latency per storage.
+Starts its own test world like bench/authorino_bench.py (cluster + platform controllers, Kuadrant deployed by the
+collection, so the real kuadrant-operator 1.5.2 runs; Authorino v0.26.1), one site
+(``testworld/kuadrant_site.py``: Gateway, HTTPRoute and the policies ``tier_policies`` writes) with one tenant per
+tier, and the quota harness (testworld/rust/quota_harness: wasm-shim v0.14.1's request path -- its CEL crate
+``cel`` 0.14.0 -- over Limitador's library ``limitador`` 0.12.0, in-memory storage or a real redis-server)
+configured with the wasm-shim plugin configuration and the Limitador limits kuadrant-operator generated for the
+site (``testworld/kuadrant_outputs.py``). Sends ``--requests`` requests one after another through
+``quota_harness.send`` (route + auth predicates, gRPC Check, limit actions with descriptors, Limitador
+check-and-update, token report). Limits are set high so no request is refused. Prints requests/s and p50/p99
+latency per storage.
 
     .venv/bin/python bench/quota_bench.py [--requests 2000] [--storage memory,redis]
 """
@@ -20,28 +23,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
-from bench import authorino_bench as ab  # World, tenants(), percentile()
-from testworld import kuadrant_translation as kt
+from bench import authorino_bench as ab  # World, percentile()
 from testworld import quota_harness as qh
-from testworld.base import REPO
+from testworld.base import REPO, TestWorldError
 from testworld.redis import RedisServer
 
 BIG = {"requests_per_minute": 10_000_000, "tokens_per_minute": 1_000_000_000}
 TIERS = {"free": BIG, "pro": BIG}
-HOST = "inference.token-labs.local"
 
 
-def configure(harness, namespace, storage):
-    gateway_ns = f"gw-{namespace}"
-    policies = policy_render.render_policies(TIERS, "Gateway", "token-labs-gateway", gateway_ns, ab.SELECTOR)
-    path = kt.path_id("eg", gateway_ns, "token-labs-gateway", "http", gateway_ns, "llm-inference", 0)
-    route = {"metadata": {"namespace": gateway_ns, "name": "llm-inference"},
-             "spec": {"rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}]}]}}
-    plugin = kt.wasm_plugin_config(path, HOST, route, policies["AuthPolicy"], policies["RateLimitPolicy"],
-                                   policies["TokenRateLimitPolicy"])
-    limits = (kt.limitador_limits(policies["RateLimitPolicy"], gateway_ns, "llm-inference")
-              + kt.limitador_limits(policies["TokenRateLimitPolicy"], gateway_ns, "llm-inference", token=True))
+def configure(harness, site, storage):
+    """The harness with the plugin config and Limitador limits kuadrant-operator generated for ``site`` (once they
+    reflect its policies)."""
+    plugin, limits = site.quota_config()
     harness.configure(plugin, limits, storage)
 
 
@@ -61,11 +55,10 @@ def main(argv=None):
     redis = None
     try:
         world.up()
-        namespace = "bench-quota"
-        world.site(namespace)
-        result, _returned = world.tenants(namespace, [{"name": "q-free", "tier": "free"},
-                                                      {"name": "q-pro", "tier": "pro"}])
+        site = world.site("quota")
+        result, _returned = world.tenants(site, [{"name": "q-free", "tier": "free"}, {"name": "q-pro", "tier": "pro"}])
         keys = list(result["api_keys"].values())
+        ab.wait_all(world, site.name, keys, lambda d: d.allowed, time.monotonic())  # Authorino has the keys
         usage = {"content_type": "application/json",
                  "body": json.dumps({"usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}})}
         for storage in storages:
@@ -75,7 +68,7 @@ def main(argv=None):
                 url = redis.url
             harness = qh.QuotaHarness(binary)
             try:
-                configure(harness, namespace, url)
+                configure(harness, site, url)
                 samples = []
                 started = time.perf_counter()
                 for i in range(args.requests):
@@ -88,6 +81,8 @@ def main(argv=None):
             finally:
                 harness.close()
             rows.append((storage, args.requests / elapsed, ab.percentile(samples, 50), ab.percentile(samples, 99)))
+    except (TestWorldError, TimeoutError) as exc:
+        raise SystemExit(f"quota_bench: {exc}") from exc
     finally:
         if redis:
             redis.stop()
