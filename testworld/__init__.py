@@ -13,7 +13,8 @@ One module per component -- a process to build, start, check and stop, its ports
 and what drives or reads them: ``base`` (state directory, process helpers), ``gobuild`` (the pinned
 Go binaries, cached by version), ``audit`` (the API server's audit log), ``authorino_client`` (the
 ext_authz ``Check`` call as wasm-shim sends it), ``kuadrant_outputs`` (what the real kuadrant-operator
-generated: AuthConfigs, wasm-shim configuration, Limitador limits), ``kuadrant_reference`` (stand-in for the
+generated: AuthConfigs, wasm-shim configuration, Limitador limits), ``kuadrant_site`` (a Gateway, its route and tier
+policies on a cluster where kuadrant-operator runs), ``kuadrant_reference`` (stand-in for the
 reference set's kuadrant-operator 1.4.3, AuthConfigs only), ``gateway_check`` (the demo's key check), ``awx_model``
 (AWX's job-template semantics). The command line over all of it: ``python -m testworld --help``.
 

@@ -1,9 +1,9 @@
 """A "site" on a cluster where the real kuadrant-operator runs: a Gateway, its route, the tier policies, and what
 the operator generated for them.
 
-Used by the benchmarks (``bench/authorino_bench.py``, ``bench/quota_bench.py``); the conformance tests' ``Site``
-(``tests/conformance/world.py``) is the same recipe. The cluster is the test world's (``python -m testworld up
-cluster platform``) with Kuadrant deployed by the collection -- :func:`deploy` applies the GatewayClass ``eg`` (the
+Used by the conformance tests (``tests/conformance/world.py`` adds Authorino's Check and the tenant runner) and
+the benchmarks (``bench/authorino_bench.py``, ``bench/quota_bench.py``). The cluster is the test world's
+(``python -m testworld up cluster platform``) with Kuadrant deployed by the collection -- :func:`deploy` applies the GatewayClass ``eg`` (the
 gateway role's, without the rest of the platform) and runs ``site.yml --tags kuadrant``; kuadrant-operator 1.5.2
 with limitador-operator and authorino-operator then runs (``testworld/kuadrant.py``).
 

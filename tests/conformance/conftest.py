@@ -11,9 +11,10 @@ import json
 import pytest
 
 from testworld import authorino as authorino_tool
+from testworld import kuadrant_site
 from testworld.authorino_client import AuthorinoClient
 from testworld.base import State, TestWorldError
-from world import GATEWAY_CLASS, KUADRANT_NAMESPACE, Site
+from world import Site
 
 
 @pytest.fixture(scope="session")
@@ -21,13 +22,12 @@ def kuadrant(control_plane):
     """The collection's Kuadrant role (``site.yml --tags kuadrant``: chart, Kuadrant CR, waits): the real
     kuadrant-operator with limitador-operator and authorino-operator then runs (``testworld/kuadrant.py``), and the
     GatewayClass ``eg`` the sites' Gateways name exists (the gateway role's, without the rest of the platform)."""
-    control_plane.apply(json.dumps({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": GATEWAY_CLASS},
-        "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}}))
-    proc = control_plane.ansible_playbook("site.yml", "-i", "inventory/local", "--tags", "kuadrant")
-    if proc.returncode != 0:
-        pytest.fail(f"site.yml --tags kuadrant failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}", pytrace=False)
-    return KUADRANT_NAMESPACE
+    try:
+        kuadrant_site.deploy(lambda manifest: control_plane.apply(json.dumps(manifest)),
+                             control_plane.ansible_playbook)
+    except TestWorldError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return kuadrant_site.KUADRANT_NAMESPACE
 
 
 @pytest.fixture(scope="session")

@@ -25,115 +25,27 @@ import uuid
 
 from support.tenant_runner import Runner
 from support.tiers import DEFAULT_TIERS
-from testworld import kuadrant_outputs
-
-SELECTOR = {"app": "token-labs"}
-SITE_LABEL = "tokenlabs.test/site"
-KUADRANT_NAMESPACE = "kuadrant-system"
-GATEWAY_CLASS = "eg"
-GATEWAY = "token-labs-gateway"
-LISTENER = "http"
-ROUTE = "llm-inference"
-HOSTNAME = "inference.token-labs.local"
-OPERATOR_TIMEOUT = 90.0
+from testworld import kuadrant_site
 
 
-class Site:
-    """One gateway namespace and its tenants, served by what kuadrant-operator generated for its route."""
+class Site(kuadrant_site.Site):
+    """``testworld.kuadrant_site.Site`` on the session cluster, with Authorino's Check and the tenant runner."""
 
     def __init__(self, cp, authorino, tmp_path, tiers=None):
         self.cp = cp
         self.client = authorino["client"]  # authorino_client.AuthorinoClient
-        site_id = uuid.uuid4().hex[:8]
-        self.gateway_ns = "g-" + site_id
-        self.kuadrant_ns = KUADRANT_NAMESPACE
-        self.selector = dict(SELECTOR, **{SITE_LABEL: site_id})
-        self.tiers = tiers or DEFAULT_TIERS
-        cp.kubectl("create", "namespace", self.gateway_ns)
-        self.runner = Runner(cp, self.kuadrant_ns, tmp_path)
-        cp.apply(json.dumps({
-            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-            "metadata": {"name": GATEWAY, "namespace": self.gateway_ns},
-            "spec": {"gatewayClassName": GATEWAY_CLASS,
-                     "listeners": [{"name": LISTENER, "port": 80, "protocol": "HTTP",
-                                    "hostname": HOSTNAME}]}}))
-        cp.apply(json.dumps({
-            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-            "metadata": {"name": ROUTE, "namespace": self.gateway_ns},
-            "spec": {"parentRefs": [{"name": GATEWAY}],
-                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}]}]}}))
-        self.apply_policies(self.tiers)
+        self.runner = Runner(cp, kuadrant_site.KUADRANT_NAMESPACE, tmp_path)
+        super().__init__(self._get_json, lambda manifest: cp.apply(json.dumps(manifest)),
+                         lambda name, params: self.runner.module(name, params)[0], uuid.uuid4().hex[:8],
+                         tiers or DEFAULT_TIERS)
+        self.create()
 
-    def get_json(self, *args):
-        """``kubectl get … -o json`` parsed, None when the object does not exist."""
+    def _get_json(self, *args):
         proc = self.cp.kubectl(*args, "-o", "json", check=False)
         return json.loads(proc.stdout) if proc.returncode == 0 else None
 
-    def policy(self, kind, name):
-        return self.cp.kubectl_json("get", kind, name, "-n", self.gateway_ns)
-
-    # -- policies, and what the operator made of them
-    def apply_policies(self, tiers):
-        result = self.runner.module("tier_policies", {
-            "tiers": tiers, "target_kind": "Gateway", "target_name": GATEWAY,
-            "target_namespace": self.gateway_ns, "kuadrant_namespace": self.kuadrant_ns,
-            "tenant_selector": self.selector})[0]
-        assert not result.get("failed"), result
-        self.tiers = tiers
-        self.auth_policy = self.policy("authpolicy", "token-labs-auth")
-        rules = self.auth_policy["spec"]["rules"]
-
-        def generated():
-            found = kuadrant_outputs.authconfig(self.get_json, self.kuadrant_ns, self.gateway_ns, ROUTE)
-            current = found and all(found["spec"].get(part) == rules.get(part)
-                                    for part in ("authentication", "authorization"))
-            return found if current else None
-        self.authconfig = kuadrant_outputs.wait_for(
-            generated, OPERATOR_TIMEOUT, f"the AuthConfig of {self.gateway_ns}/{ROUTE} for the applied AuthPolicy")
-        self.name = self.authconfig["metadata"]["name"]
-        self.wait_ready()
-
-    def quota_config(self):
-        """(wasm-shim plugin config, Limitador limits) kuadrant-operator generated for this site's route, once they
-        reflect the applied RateLimitPolicy and TokenRateLimitPolicy."""
-        request_limits = self.policy("ratelimitpolicy", "token-labs-request-limits")["spec"]["limits"]
-        token_limits = self.policy("tokenratelimitpolicy", "token-labs-token-limits")["spec"]["limits"]
-        expected = sorted((name, rate["limit"]) for limits in (request_limits, token_limits)
-                          for name, limit in limits.items() for rate in limit["rates"])
-        scope = f"{self.gateway_ns}/{ROUTE}"
-
-        def limits():
-            found = kuadrant_outputs.limitador_limits(self.get_json, self.kuadrant_ns, self.gateway_ns, ROUTE)
-            return found if sorted((limit["name"], limit["max_value"]) for limit in found) == expected else None
-
-        def plugin():
-            config = kuadrant_outputs.wasm_config(self.get_json, self.gateway_ns, GATEWAY)
-            for action_set in (config or {}).get("actionSets") or []:
-                actions = action_set.get("actions") or []
-                auth = [a for a in actions if a["service"] == "auth-service" and a["scope"] == self.name]
-                request = [a for a in actions if a["service"] == "ratelimit-service" and a["scope"] == scope]
-                checks = [a for a in actions if a["service"] == "ratelimit-check-service" and a["scope"] == scope]
-                if (auth and len(request) == 1 and len(request[0].get("conditionalData") or []) == len(request_limits)
-                        and len(checks) == len(token_limits)):
-                    return config
-            return None
-        return (kuadrant_outputs.wait_for(plugin, OPERATOR_TIMEOUT, f"the wasm-shim configuration of {scope}"),
-                kuadrant_outputs.wait_for(limits, OPERATOR_TIMEOUT, f"the Limitador limits of {scope}"))
-
     def authconfig_status(self) -> dict:
-        doc = self.cp.kubectl_json("get", "authconfig", self.name, "-n", self.kuadrant_ns)
-        return doc.get("status") or {}
-
-    def wait_ready(self, timeout: float = 60.0) -> dict:
-        deadline = time.monotonic() + timeout
-        status = {}
-        while time.monotonic() < deadline:
-            status = self.authconfig_status()
-            ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
-            if ready and ready[0].get("status") == "True":
-                return status
-            time.sleep(0.2)
-        raise AssertionError(f"AuthConfig {self.kuadrant_ns}/{self.name} not Ready after {timeout}s: {status}")
+        return self.cp.kubectl_json("get", "authconfig", self.name, "-n", self.kuadrant_ns).get("status") or {}
 
     # -- requests
     def check(self, key=None, *, scheme="Bearer", method="POST", path="/v1/chat/completions", at=None,
