@@ -14,6 +14,9 @@ use cel::objects::Value;
 use cel::parser::{Expression, Parser};
 use cel::{Context, ExecutionError, FunctionContext, ResolveResult};
 use serde_json::Value as Json;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// What one request exposes to CEL.
@@ -135,9 +138,23 @@ pub fn eval(expression: &Expression, ctx: &Context) -> Result<Value, EvalError> 
     Value::resolve(expression, ctx).map_err(|e: ExecutionError| EvalError(e.to_string()))
 }
 
-/// Parse and evaluate one CEL source.
+thread_local! {
+    /// Compiled sources: wasm-shim compiles each predicate and request builder once, when the configuration loads.
+    static COMPILED: RefCell<HashMap<String, Rc<Expression>>> = RefCell::new(HashMap::new());
+}
+
+/// Parse (once per source) and evaluate one CEL source.
 pub fn eval_source(source: &str, ctx: &Context) -> Result<Value, EvalError> {
-    eval(&compile(source)?, ctx)
+    let cached = COMPILED.with(|c| c.borrow().get(source).cloned());
+    let expression = match cached {
+        Some(expression) => expression,
+        None => {
+            let expression = Rc::new(compile(source)?);
+            COMPILED.with(|c| c.borrow_mut().insert(source.to_string(), expression.clone()));
+            expression
+        }
+    };
+    eval(&expression, ctx)
 }
 
 /// A predicate: true, false, or an error (a non-boolean result is an error too).
