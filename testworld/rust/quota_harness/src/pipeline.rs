@@ -654,11 +654,11 @@ impl Harness {
     fn limit_action(&self, limiter: &Limiter, action: &Action, service: &Service, ctx: &cel::Context,
                     response_phase: bool) -> Step {
         let predicate = action_predicate(action);
-        let sources = match Message::sources(action) {
-            Ok(sources) => sources,
-            Err(EvalError(e)) => return Step::Failed(e),
-        };
-        let needs_body = predicate.contains("responseBodyJSON(") || sources.iter().any(|s| s.contains("responseBodyJSON("));
+        // The request builder waits for the body when any of its data reads it.
+        let needs_body = predicate.contains("responseBodyJSON(")
+            || action.conditional_data.iter().flat_map(|cd| cd.data.iter()).any(|item| {
+                item.expression.as_ref().is_some_and(|e| e.value.contains("responseBodyJSON("))
+            });
         match cel_env::predicate(&predicate, ctx) {
             Ok(false) => return Step::Done(None),
             Ok(true) => {}
