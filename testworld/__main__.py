@@ -7,7 +7,9 @@
                                                    metallb (the real MetalLB controller: loopback LoadBalancer
                                                    addresses from 127.240.0.0/24) ai-gateway (the real
                                                    Envoy AI Gateway controller and extension server)
-                                                   kuadrant (the real kuadrant-, limitador- and authorino-operator);
+                                                   kuadrant (the real kuadrant-, limitador- and authorino-operator)
+                                                   model-servers (llm-d-inference-sim on each model pod's IP)
+                                                   endpoint-pickers (GAIE v1.5.0's picker per InferencePool);
                                                    "cluster" = the control plane, scheduler, controller-manager,
                                                    KWOK and the NVIDIA stand-ins; "platform" = metallb,
                                                    envoy-gateway, ai-gateway and kuadrant (each waits for the
@@ -34,8 +36,8 @@ import os
 import sys
 from pathlib import Path
 
-from testworld import (ai_gateway, authorino, controller_manager, controlplane, device_plugin, envoy_gateway, gobuild,
-                       gpu_operator, kuadrant, kwok, metallb, scheduler)
+from testworld import (ai_gateway, authorino, controller_manager, controlplane, device_plugin, endpoint_pickers,
+                       envoy_gateway, gobuild, gpu_operator, kuadrant, kwok, metallb, model_servers, scheduler)
 from testworld.base import State, TestWorldError, log, state_dir_from_env
 
 # Start order; `down` stops them in reverse (everything else watches the control plane).
@@ -52,7 +54,12 @@ COMPONENTS = {"controlplane": controlplane, "kube-scheduler": scheduler, "kube-c
               "metallb": metallb,
               # The real kuadrant-operator, limitador-operator and authorino-operator, out of cluster, once the
               # collection has installed the kuadrant-operator chart (not part of "cluster").
-              "kuadrant": kuadrant}
+              "kuadrant": kuadrant,
+              # llm-d-inference-sim behind every model pod, on the pod's loopback IP and port (not part of "cluster").
+              "model-servers": model_servers,
+              # The real GAIE v1.5.0 endpoint picker per InferencePool, with the chart's configuration (not part of
+              # "cluster").
+              "endpoint-pickers": endpoint_pickers}
 # The cluster behind the API server: scheduler, controllers, simulated nodes, the GPU as the device plugin offers it
 # and the RuntimeClass the GPU Operator creates.
 CLUSTER = ("controlplane", "kube-scheduler", "kube-controller-manager", "kwok", "device-plugin", "gpu-operator")

@@ -33,6 +33,17 @@ def log(msg: str, who: str = "testworld") -> None:
     print(f"{who}: {msg}", file=sys.stderr, flush=True)
 
 
+def flag_value(argv: list[str], name: str) -> str | None:
+    """The value of ``--name V`` or ``--name=V`` in a command line (the last one wins, as flag parsers read it)."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
 def state_dir_from_env() -> Path:
     return Path(os.environ.get("TOKENLABS_CONTROLPLANE_DIR", DEFAULT_STATE))
 

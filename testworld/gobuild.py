@@ -65,6 +65,14 @@ COMPONENTS = {
     # addon deploys, run out of cluster (testworld.metallb).
     "metallb": {"module": "go.universe.tf/metallb", "commands": {
         "metallb-controller": "go.universe.tf/metallb/controller"}, "env": {"CGO_ENABLED": "0"}},
+    # The endpoint picker of GAIE v1.5.0, one per InferencePool (testworld.endpoint_pickers).
+    "endpoint-picker": {"module": "sigs.k8s.io/gateway-api-inference-extension", "dir": "endpoint_picker",
+                        "commands": {"epp": "sigs.k8s.io/gateway-api-inference-extension/cmd/epp"},
+                        "env": {"CGO_ENABLED": "0"}},
+    # The vLLM simulator llm-d's end-to-end tests use, one per model pod (testworld.model_servers).
+    "inference-sim": {"module": "github.com/llm-d/llm-d-inference-sim", "dir": "inference_sim", "commands": {
+        "llm-d-inference-sim": "github.com/llm-d/llm-d-inference-sim/cmd/llm-d-inference-sim"},
+        "env": {"CGO_ENABLED": "0"}},
     # The real AIGatewayRoute controller and Envoy Gateway extension server, out of cluster (testworld.ai_gateway).
     "ai-gateway": {"module": "github.com/envoyproxy/ai-gateway", "dir": "ai_gateway", "commands": {
         "ai-gateway-controller": "github.com/envoyproxy/ai-gateway/cmd/controller"}},

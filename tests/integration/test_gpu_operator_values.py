@@ -100,7 +100,8 @@ def test_values_render_with_the_mirrored_chart(rendered_values, control_plane):
     # installed by the role test below; here the non-custom objects).
     plain = [d for d in docs if d["kind"] not in ("ClusterPolicy", "NodeFeatureRule")]
     control_plane.kubectl("create", "namespace", NAMESPACE, check=False)
-    dry = control_plane.kubectl("apply", "--server-side", "--dry-run=server", "--field-manager=pytest", "-f", "-",
+    # --force-conflicts: on a session cluster where a test has installed the chart already, Helm owns the fields.
+    dry = control_plane.kubectl("apply", "--server-side", "--dry-run=server", "--force-conflicts", "--field-manager=pytest", "-f", "-",
                                 input="\n---\n".join(yaml.safe_dump(d) for d in plain), check=False)
     assert dry.returncode == 0, dry.stderr
 
@@ -134,7 +135,8 @@ def test_the_device_plugin_shares_a_gpu_between_the_models_of_a_node(control_pla
     configmap = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "tokenlabs-device-plugin")
     assert sorted(configmap["data"]) == ["exclusive", "time-slicing-3"]
     control_plane.kubectl("create", "namespace", NAMESPACE, check=False)
-    dry = control_plane.kubectl("apply", "--server-side", "--dry-run=server", "--field-manager=pytest", "-f", "-",
+    # --force-conflicts: on a session cluster where a test has installed the chart already, Helm owns the fields.
+    dry = control_plane.kubectl("apply", "--server-side", "--dry-run=server", "--force-conflicts", "--field-manager=pytest", "-f", "-",
                                 input=yaml.safe_dump(configmap), check=False)
     assert dry.returncode == 0, dry.stderr
 
