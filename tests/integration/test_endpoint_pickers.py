@@ -88,7 +88,7 @@ def test_a_body_without_a_model_is_refused_with_400(control_plane, pool):
 
 def test_a_repeated_prompt_stays_on_one_replica(control_plane, pool):
     prompt = "Summarise the operating manual of the DGX Spark cluster, chapter by chapter. " * 6  # > 64 characters
-    endpoints = {pick(picker(control_plane)["ext_proc"], chat(prompt)).endpoint for _ in range(6)}
+    endpoints = {pick(picker(control_plane)["ext_proc"], chat(prompt)).endpoint for _attempt in range(6)}
     assert len(endpoints) == 1 and endpoints <= {f"{ip}:8000" for ip in pool}
 
 
@@ -109,7 +109,7 @@ def test_a_busy_replica_is_avoided(control_plane, pool):
                 "messages": [{"role": "user", "content": f"load {uuid.uuid4()}"}]})
         except httpx.HTTPError:
             pass  # only the load matters (the simulator may drop a queued request when the test ends)
-    threads = [threading.Thread(target=load) for _ in range(4)]
+    threads = [threading.Thread(target=load) for _thread in range(4)]
     for thread in threads:
         thread.start()
 
@@ -120,7 +120,7 @@ def test_a_busy_replica_is_avoided(control_plane, pool):
     try:
         wait_for(waiting, 20, "requests waiting on the busy replica", control_plane)
         picks = [pick(picker(control_plane)["ext_proc"], chat(f"fresh prompt {uuid.uuid4()}")).endpoint
-                 for _ in range(8)]
+                 for _attempt in range(8)]
     finally:
         for thread in threads:
             thread.join()

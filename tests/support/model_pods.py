@@ -12,9 +12,11 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog impor
 MODEL = {"name": "sim", "id": "tokenlabs/sim-8b", "engine": "vllm"}
 
 
-def decode_deployment(namespace: str, replicas: int, model: dict = MODEL) -> dict:
+def decode_deployment(namespace: str, replicas: int, model: dict | None = None) -> dict:
     """A model Deployment as llm-d-modelservice renders one (vllmServe: ``vllm serve <model> --port 8000``), with
-    the labels the collection gives model pods (the pool selects them)."""
+    the labels the collection gives model pods (the pool selects them). ``model``: a catalog entry (default
+    :data:`MODEL`)."""
+    model = model or MODEL
     labels = catalog.model_labels(model)
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": catalog.decode_deployment(model), "namespace": namespace},
