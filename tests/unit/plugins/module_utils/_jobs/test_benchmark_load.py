@@ -24,7 +24,7 @@ def test_one_level_measures_the_servers_timing(server):
         expected_ttft = 0.080 + r.prompt_tokens / 4000.0
         assert expected_ttft * 0.9 <= r.ttft <= expected_ttft * 1.5
         itl = r.decode_time / (r.completion_tokens - 1)
-        assert 0.020 <= itl <= 0.020 * 1.5
+        assert 0.020 * 0.95 <= itl <= 0.020 * 1.5  # the first token's read can land late: decode time a hair short
     per_request = 0.080 + 0.05 + 19 * 0.020
     assert 2 * per_request * 0.95 <= wall <= 2 * per_request * 1.6  # 4 requests, 2 in flight
     assert all(r["authorized"] for r in srv.RequestHandlerClass.requests)
