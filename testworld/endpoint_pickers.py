@@ -56,8 +56,8 @@ from testworld.base import State, alive, flag_value, free_port, log, stop_proces
 from testworld.gobuild import binary, build
 from testworld.netns import LOOPBACK, NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv, \
     require_tools
-from testworld.supervision import (Kubernetes, run_parser, run_until_signalled, start_supervisor, status_ready,
-                                   supervisor_status, write_status)
+from testworld.supervision import (Kubernetes, reconcile_until_stopped, run_parser, run_until_signalled,
+                                   start_supervisor, status_ready, supervisor_status)
 
 NAME = "endpoint-pickers"
 BINARY = "epp"
@@ -264,23 +264,7 @@ class Supervisor:
         self.pickers = {}
 
     def loop(self) -> None:
-        reported = set()
-        while not self.stopping:
-            try:
-                result = self.reconcile()
-                for problem in set(result["problems"]) - reported:
-                    _log(problem)
-                reported = set(result["problems"])
-                unsynced = [k for k, p in result["pickers"].items() if not p["synced"]]
-                phase = "starting" if unsynced else READY_PHASE
-                detail = f"not counting the pool's Ready pods yet: {', '.join(unsynced)}" if unsynced else \
-                    f"{len(result['pickers'])} endpoint picker(s)"
-                write_status(self.args.status_file, phase, detail, **result)
-            except Exception as exc:  # noqa: BLE001 - logged and retried, as a controller would
-                _log(f"pass failed: {exc}")
-                write_status(self.args.status_file, "failed", str(exc))
-            time.sleep(POLL_INTERVAL)
-        self.stop_all()
+        reconcile_until_stopped(self, "pickers", "synced", "not counting the pool's Ready pods yet", "endpoint picker(s)", POLL_INTERVAL, _log)
 
 
 def run(argv=None) -> int:

@@ -51,8 +51,8 @@ from testworld.base import State, alive, flag_value, log, stop_process
 from testworld.gobuild import binary, build
 from testworld.netns import LOOPBACK, NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv, \
     require_tools
-from testworld.supervision import (Kubernetes, run_parser, run_until_signalled, start_supervisor, status_ready,
-                                   supervisor_status, write_status)
+from testworld.supervision import (Kubernetes, reconcile_until_stopped, run_parser, run_until_signalled,
+                                   start_supervisor, status_ready, supervisor_status)
 
 NAME = "model-servers"
 BINARY = "llm-d-inference-sim"
@@ -217,23 +217,7 @@ class Supervisor:
         self.served = {}
 
     def loop(self) -> None:
-        reported = set()
-        while not self.stopping:
-            try:
-                result = self.reconcile()
-                for problem in set(result["problems"]) - reported:
-                    _log(problem)
-                reported = set(result["problems"])
-                unhealthy = [k for k, s in result["servers"].items() if not s["healthy"]]
-                phase = "starting" if unhealthy else READY_PHASE
-                detail = f"not answering /health yet: {', '.join(unhealthy)}" if unhealthy else \
-                    f"{len(result['servers'])} model server(s)"
-                write_status(self.args.status_file, phase, detail, **result)
-            except Exception as exc:  # noqa: BLE001 - logged and retried, as a controller would
-                _log(f"pass failed: {exc}")
-                write_status(self.args.status_file, "failed", str(exc))
-            time.sleep(POLL_INTERVAL)
-        self.stop_all()
+        reconcile_until_stopped(self, "servers", "healthy", "not answering /health yet", "model server(s)", POLL_INTERVAL, _log)
 
 
 def run(argv=None) -> int:

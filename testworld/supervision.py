@@ -82,6 +82,32 @@ def run_until_signalled(supervisor, stop) -> int:
     return 0
 
 
+def reconcile_until_stopped(supervisor, items: str, ready: str, waiting: str, what: str, interval: float,
+                            log) -> None:
+    """The loop of a supervisor of many children (one per pod or pool): ``supervisor.reconcile()`` every ``interval``
+    s until ``supervisor.stopping``, then ``supervisor.stop_all()``.
+
+    ``reconcile()`` returns ``{items: {key: {..., ready: bool}}, "problems": [...]}``; each new problem is logged once,
+    and the status file gets phase ``ready`` when every item is ready (``"starting"`` naming the others, ``waiting``
+    saying for what), with the result. A failed pass is logged, recorded as ``failed`` and retried."""
+    reported = set()
+    while not supervisor.stopping:
+        try:
+            result = supervisor.reconcile()
+            for problem in set(result["problems"]) - reported:
+                log(problem)
+            reported = set(result["problems"])
+            pending = [key for key, item in result[items].items() if not item[ready]]
+            phase, detail = ("starting", f"{waiting}: {', '.join(pending)}") if pending else \
+                ("ready", f"{len(result[items])} {what}")
+            write_status(supervisor.args.status_file, phase, detail, **result)
+        except Exception as exc:  # noqa: BLE001 - logged and retried, as a controller would
+            log(f"pass failed: {exc}")
+            write_status(supervisor.args.status_file, "failed", str(exc))
+        time.sleep(interval)
+    supervisor.stop_all()
+
+
 class Kubernetes:
     """The API clients of a supervisor, as the user of its ``kubeconfig`` (so the audit log tells its writes)."""
 

@@ -71,3 +71,41 @@ def test_the_status_of_a_component_without_a_status_file_is_its_process(tmp_path
     state = State(tmp_path)
     assert supervision.supervisor_status(state, "x", lambda status_file, started: None) is False
     assert "x stopped" in capsys.readouterr().out
+
+
+def test_the_reconcile_loop_writes_each_pass_logs_problems_once_and_stops_its_children(tmp_path):
+    from types import SimpleNamespace
+
+    from testworld.supervision import reconcile_until_stopped
+    results = [{"pods": {"ns/a": {"ok": True}, "ns/b": {"ok": False}}, "problems": ["ns/c: off loopback"]},
+               {"pods": {"ns/a": {"ok": True}}, "problems": ["ns/c: off loopback"]},
+               RuntimeError("API server gone")]
+    statuses, logged = [], []
+
+    class Fake:
+        args = SimpleNamespace(status_file=tmp_path / "status.json")
+        stopping = False
+        stopped = False
+
+        def reconcile(self):
+            result = results.pop(0)
+            if not results:
+                self.stopping = True
+            if isinstance(result, Exception):
+                raise result
+            return result
+
+        def stop_all(self):
+            self.stopped = True
+
+    fake = Fake()
+
+    def log(msg):  # records the status the previous pass wrote, as of this message
+        logged.append(msg)
+        statuses.append(json.loads((tmp_path / "status.json").read_text()) if (tmp_path / "status.json").exists()
+                        else None)
+    reconcile_until_stopped(fake, "pods", "ok", "waiting", "pod(s)", 0, log)
+    final = json.loads((tmp_path / "status.json").read_text())
+    assert logged == ["ns/c: off loopback", "pass failed: API server gone"]
+    assert statuses[1]["phase"] == "ready" and statuses[1]["detail"] == "1 pod(s)"
+    assert final["phase"] == "failed" and final["detail"] == "API server gone" and fake.stopped
