@@ -35,8 +35,11 @@ API server (``127.0.0.1:<port>``, as in the kubeconfig) and every endpoint of th
 forwarded to the same loopback address on the host, where the model server listens), re-read every
 :data:`POLL_INTERVAL` s; and it serves the ext_proc, health and metrics ports on free ports of the host's
 ``127.0.0.1``, written per pool into its status file (``pickers: {"<ns>/<pool>": {"ext_proc": port, ...}}``) for
-the gateway stand-in. Only addresses in ``127.0.0.0/8`` are ever bridged. A pool is ready when the picker's
-``inference_pool_ready_pods`` gauge counts the pool's Ready pods. Logs: ``<state>/logs/endpoint-pickers.log``.
+the gateway stand-in. Only addresses in ``127.0.0.0/8`` are ever bridged. A picker is ready once it reports its
+pool's ``inference_pool_ready_pods`` gauge (its datastore has synced the pool); the gauge counts the pods whose
+metrics it could read (``ready_pods`` in the status file), and fewer than the pool's endpoints is reported as a problem
+(e.g. an SGLang pod: the picker reads ``sglang:*`` names for pods labelled ``engine-type: sglang``, the simulator
+exports vLLM's). Logs: ``<state>/logs/endpoint-pickers.log``.
 
     python -m testworld.endpoint_pickers run --kubeconfig K --status-file F --apiserver-port P --work-dir D
 """
@@ -253,9 +256,13 @@ class Supervisor:
             picker = self.pickers[key]
             picker.sync_endpoints(endpoints)
             seen = ready_pods(picker.metrics(), pool)
+            pods = len({ip for ip, _port in endpoints})
+            if seen is not None and seen < pods:
+                problems.append(f"{key}: the picker reads metrics from {seen} of the pool's {pods} pod(s) "
+                                "(its log names what it did not find)")
             report[key] = {**picker.ports, "pid": picker.process.pid(), "argv": argv[1:],
                            "endpoints": sorted(f"{i}:{p}" for i, p in endpoints), "ready_pods": seen,
-                           "synced": seen is not None and seen == len({i for i, _p in endpoints})}
+                           "synced": seen is not None}
         return {"pickers": report, "problems": problems}
 
     def stop_all(self) -> None:
@@ -264,7 +271,8 @@ class Supervisor:
         self.pickers = {}
 
     def loop(self) -> None:
-        reconcile_until_stopped(self, "pickers", "synced", "not counting the pool's Ready pods yet", "endpoint picker(s)", POLL_INTERVAL, _log)
+        reconcile_until_stopped(self, "pickers", "synced", "not synced with their pool yet", "endpoint picker(s)",
+                                POLL_INTERVAL, _log)
 
 
 def run(argv=None) -> int:

@@ -52,7 +52,7 @@ def pool(control_plane, tmp_path_factory):
                      control_plane.kubectl_json("get", "pods", "-n", NAMESPACE, "-l", "llm-d.ai/model=sim")["items"])
         wait_for(lambda: len(served(control_plane)) == 2 and all(s["healthy"] for s in served(control_plane).values()),
                  60, "both model servers answering", control_plane)
-        wait_for(lambda: picker(control_plane).get("synced"), 120,
+        wait_for(lambda: picker(control_plane).get("ready_pods") == 2, 120,
                  "the picker counting the pool's two Ready pods", control_plane)
         yield ips
     finally:
@@ -129,7 +129,7 @@ def test_a_busy_replica_is_avoided(control_plane, pool):
 
 def test_a_pool_without_ready_pods_is_refused_with_503(control_plane, pool):
     control_plane.kubectl("scale", f"deployment/{catalog.decode_deployment(MODEL)}", "-n", NAMESPACE, "--replicas=0")
-    wait_for(lambda: picker(control_plane).get("endpoints") == [] and picker(control_plane).get("synced"), 60,
-             "the picker seeing no endpoint", control_plane)
+    wait_for(lambda: picker(control_plane).get("endpoints") == [] and picker(control_plane).get("ready_pods") == 0,
+             60, "the picker seeing no endpoint", control_plane)
     result = pick(picker(control_plane)["ext_proc"], chat("anyone there?"))
     assert result.endpoint is None and result.status == 503
