@@ -29,12 +29,13 @@ STAGES = ("unit", "lint", "sanity", "build", "integration", "conformance", "demo
 CONTROL_PLANE_STAGES = {"integration", "conformance", "demo"}
 # Stages that also run the platform's controllers (python -m testworld up platform).
 PLATFORM_STAGES = {"integration", "demo"}
-# Debian packages of the conformance stage -> (why, a file the build needs from the package or None).
+# Debian packages -> (why, a file the build needs from the package or None, the stages that need it).
 DEBIAN_PACKAGES = {
-    "redis-server": ("Limitador's Redis storage in the quota conformance tests", None),
+    "redis-server": ("Limitador's Redis storage in the quota conformance tests", None, {"conformance"}),
     "libclang-dev": ("bindgen (librocksdb-sys, a dependency of the limitador crate) loads libclang.so",
-                     re.compile(r"/libclang(-[0-9.]+)?\.so$")),
-    "g++": ("RocksDB's C++ sources in the limitador crate's default features", None),
+                     re.compile(r"/libclang(-[0-9.]+)?\.so$"), {"conformance"}),
+    "g++": ("RocksDB's C++ sources in the limitador crate's default features", None, {"conformance"}),
+    "prometheus": ("the Prometheus server and promtool the usage report's tests query", None, {"integration"}),
 }
 
 
@@ -93,27 +94,31 @@ def package_file(package: str, pattern: re.Pattern) -> str | None:
     return None
 
 
-def missing_packages() -> list[str]:
-    return [name for name in DEBIAN_PACKAGES if not package_installed(name)]
+def missing_packages(stages=None) -> list[str]:
+    return [name for name, (_why, _file, needed_by) in DEBIAN_PACKAGES.items()
+            if (stages is None or needed_by.intersection(stages)) and not package_installed(name)]
 
 
-def check_packages(install: bool, problems: list[str]) -> None:
-    if not shutil.which("dpkg-query"):
-        problems.append("dpkg-query is missing: the conformance stage expects a Debian-based machine with the "
-                        f"packages {', '.join(DEBIAN_PACKAGES)}")
+def check_packages(install: bool, problems: list[str], stages=None) -> None:
+    wanted_packages = [name for name, spec in DEBIAN_PACKAGES.items() if stages is None or spec[2].intersection(stages)]
+    if not wanted_packages:
         return
-    missing = missing_packages()
+    if not shutil.which("dpkg-query"):
+        problems.append("dpkg-query is missing: these stages expect a Debian-based machine with the "
+                        f"packages {', '.join(wanted_packages)}")
+        return
+    missing = missing_packages(stages)
     if missing and install and os.geteuid() == 0 and shutil.which("apt-get"):
         print(f"prerequisites: installing {' '.join(missing)} (apt-get)", file=sys.stderr)
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=sys.stderr, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=False, stdout=subprocess.DEVNULL, env=env)
-        missing = missing_packages()
+        missing = missing_packages(stages)
     for name in missing:
         problems.append(f"Debian package '{name}' is not installed ({DEBIAN_PACKAGES[name][0]}); "
                         f"install it as root: apt-get install {name}")
-    for name, (why, wanted) in DEBIAN_PACKAGES.items():
-        if wanted is not None and name not in missing and not package_file(name, wanted):
+    for name, (why, wanted, _needed_by) in DEBIAN_PACKAGES.items():
+        if name in wanted_packages and wanted is not None and name not in missing and not package_file(name, wanted):
             problems.append(f"Debian package '{name}' is installed but provides no file matching "
                             f"{wanted.pattern} ({why}); reinstall it: apt-get install --reinstall {name}")
 
@@ -133,7 +138,7 @@ def check(stages: list[str], install: bool) -> list[str]:
                             "private mount and network namespaces (unshare) and bind-mount /certs; run as root")
     if "conformance" in stages:
         check_command("cargo", "builds testworld/rust/quota_harness, wasm-shim's CEL crate over Limitador's library", problems)
-        check_packages(install, problems)
+    check_packages(install, problems, stages)
     return problems
 
 

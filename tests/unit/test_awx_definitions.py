@@ -29,7 +29,7 @@ def _env():
 def test_expected_job_templates():
     names = [t["name"] for t in TEMPLATES]
     assert names == ["Deploy platform", "Sync tenants", "Tenant: onboard", "Tenant: change tier", "Tenant: rotate key",
-                     "Tenant: revoke", "Tenant report", "Benchmark models", "Accuracy check"]
+                     "Tenant: revoke", "Tenant report", "Usage report", "Benchmark models", "Accuracy check"]
     assert len(set(names)) == len(names)
 
 

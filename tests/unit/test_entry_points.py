@@ -21,7 +21,7 @@ def syntax_check(target, inventory="inventory/local"):
 
 
 @pytest.mark.parametrize("wrapper", ["site.yml", "tenant.yml", "tenants.yml", "tenant_report.yml", "benchmark.yml",
-                                     "accuracy.yml"])
+                                     "accuracy.yml", "usage_report.yml"])
 def test_root_wrapper_imports_collection_playbook(wrapper):
     text = (REPO / wrapper).read_text()
     assert f"import_playbook: tokenlabs.inference.{wrapper[:-4]}" in text
