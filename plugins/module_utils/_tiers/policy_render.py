@@ -21,7 +21,7 @@ from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.contr
     EXPIRY_ANNOTATIONS, GROUPS_ANNOTATION, TIERS_ANNOTATION, USER_ID_ANNOTATION, api_key_selector, tenant_tiers)
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers.table import (
     DEFAULT_POLICY_NAMES, DEFAULT_TOKEN_PATHS, GATEWAY_API_GROUP, OBJECT_NAME_RE, POLICY_KINDS,
-    TARGET_KINDS, TierTableError, ValidTierTable, format_window, validate_tiers)
+    TARGET_KINDS, TENANT_HEADER, TIER_HEADER, TierTableError, ValidTierTable, format_window, validate_tiers)
 
 
 # --- CEL predicates ---------------------------------------------------------------
@@ -155,6 +155,13 @@ def render_policies(tiers, target_kind, target_name, namespace, tenant_selector,
             },
             "response": {
                 "success": {
+                    # The tenant and tier on the request to the AI Gateway, which turns them into the labels of its
+                    # token metric (metricsRequestHeaderAttributes); a client's own value is overwritten.
+                    "headers": dict((header, {
+                        "plain": {"selector": "auth.identity.metadata.annotations.%s" % _escape_selector(annotation)},
+                        "metrics": False,
+                        "priority": 0,
+                    }) for header, annotation in ((TENANT_HEADER, USER_ID_ANNOTATION), (TIER_HEADER, GROUPS_ANNOTATION))),
                     "filters": {
                         "identity": {
                             "json": {

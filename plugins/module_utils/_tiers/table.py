@@ -25,6 +25,13 @@ DEFAULT_POLICY_NAMES = {
     "TokenRateLimitPolicy": "token-labs-token-limits",
 }
 
+# Request headers the AuthPolicy sets from the key's identity for the AI Gateway's metric labels
+# (docs/usage.md): the tenant (user id) and the tier.
+TENANT_HEADER = "x-tokenlabs-tenant"
+TIER_HEADER = "x-tokenlabs-tier"
+# The AI Gateway's metricsRequestHeaderAttributes: header:label pairs, the labels the usage report reads.
+METRICS_HEADER_ATTRIBUTES = "%s:tenant,%s:tier" % (TENANT_HEADER, TIER_HEADER)
+
 # kind -> (apiVersion, plural); TokenRateLimitPolicy is still v1alpha1.
 POLICY_KINDS = {
     "AuthPolicy": ("kuadrant.io/v1", "authpolicies"),

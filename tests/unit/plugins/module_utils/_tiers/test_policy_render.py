@@ -8,14 +8,17 @@ Authorino (test_authorino_rules.py, test_authorino_tenants.py).
 
 import copy
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import policy_render
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tiers import table as tier_table
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract
 from support.tiers import DEFAULT_TIERS  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[5]
 CRD_WINDOW = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
 
 
@@ -200,3 +203,15 @@ def test_other_inputs_are_validated():
     ]:
         with pytest.raises(tier_table.TierTableError, match=re.escape(fragment)):
             policy_render.validate_policy_inputs(**dict(ok, **{field: value}))
+
+
+def test_the_auth_policy_sets_the_tenant_and_tier_headers_the_ai_gateway_labels_its_metrics_with():
+    headers = render()["AuthPolicy"]["spec"]["rules"]["response"]["success"]["headers"]
+    assert headers == {
+        "x-tokenlabs-tenant": {"plain": {"selector": "auth.identity.metadata.annotations.secret\\.kuadrant\\.io/user-id"},
+                               "metrics": False, "priority": 0},
+        "x-tokenlabs-tier": {"plain": {"selector": "auth.identity.metadata.annotations.kuadrant\\.io/groups"},
+                             "metrics": False, "priority": 0}}
+    defaults = yaml.safe_load((REPO / "roles/envoy_gateway/defaults/main.yml").read_text())
+    assert tier_table.METRICS_HEADER_ATTRIBUTES == "x-tokenlabs-tenant:tenant,x-tokenlabs-tier:tier" == \
+        defaults["envoy_gateway_ai_gateway_values"]["controller"]["metricsRequestHeaderAttributes"]
