@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 ROUTE = "token-labs/tokenlabs-llm"
@@ -46,6 +46,10 @@ class Series:
     samples: list = field(default_factory=list)   # [(unix time, value)], in time order
     value: int = 0
 
+    @property
+    def key(self) -> tuple:
+        return (self.name, self.line_labels())
+
     def line_labels(self) -> str:
         return ",".join(f'{k}="{v}"' for k, v in sorted(self.labels.items()))
 
@@ -57,6 +61,7 @@ class UsageData:
     tiers: dict                 # tenant -> tier
     series: list
     truth: dict                 # tenant -> {"days": {iso day: {requests, input, output, throttled}}, "peak": n}
+    engine_truth: dict          # model -> {tokens, requests, gateway_requests, gateway_tokens}
 
     def write_openmetrics(self, directory: Path) -> list[Path]:
         """One OpenMetrics file per day (samples from that midnight up to the next), plus the closing midnight."""
@@ -72,7 +77,7 @@ class UsageData:
                     continue
                 if series.family != family:
                     family = series.family
-                    lines.append(f"# TYPE {family} {'counter' if family == 'limited_calls' else 'histogram'}")
+                    lines.append(f"# TYPE {family} {'histogram' if family.startswith('gen_ai_') else 'counter'}")
                 labels = series.line_labels()
                 lines.extend(f"{series.name}{{{labels}}} {v} {t}" for t, v in samples)
             path = directory / f"usage-{n:03d}.om"
@@ -82,15 +87,23 @@ class UsageData:
 
 
 def generate(first_day: date, days: int, tenants: int = 300, seed: int = 7, restart_at: int | None = None,
-             revoked: dict | None = None, idle: tuple = ()) -> UsageData:
+             revoked: dict | None = None, idle: tuple = (), bypass: dict | None = None,
+             no_usage: dict | None = None) -> UsageData:
     """``tenants`` tenants ``t-0001`` ... (tiers in turn), active on about two days in three; ``revoked``:
-    ``{tenant: last active day index}``; ``idle``: tenants that never make a request."""
+    ``{tenant: last active day index}``; ``idle``: tenants that never make a request.
+
+    Per model, the engines' counters (vLLM's ``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``,
+    ``vllm:request_success_total``, label ``model_name``) and the gateway's request counter
+    (``gen_ai_server_request_duration_seconds_count``, label ``gen_ai_request_model``) count every request. Planted
+    gaps, ``{model: fraction of its requests}``: ``bypass`` -- sent to the engine directly, never seen by the
+    gateway; ``no_usage`` -- through the gateway as a stream without usage, so no tokens are counted there. Neither
+    is in the tenants' truth (the gateway did not count them); ``engine_truth`` has what each model served."""
     rng = random.Random(seed)
-    revoked = revoked or {}
+    revoked, bypass, no_usage = revoked or {}, bypass or {}, no_usage or {}
     start = midnight(first_day)
     names = [f"t-{i:04d}" for i in range(1, tenants + 1)]
     tiers = {name: TIERS[i % len(TIERS)] for i, name in enumerate(names)}
-    all_series, truth = [], {}
+    all_series, truth, model_events = [], {}, {model: [] for model in MODELS}
     for i, name in enumerate(names):
         tier, model = tiers[name], MODELS[i % len(MODELS)]
         common = {"tenant": name, "tier": tier}
@@ -105,60 +118,87 @@ def generate(first_day: date, days: int, tenants: int = 300, seed: int = 7, rest
                                          dict(labels, le="+Inf")))
         throttled = Series("limited_calls", "limited_calls", dict(common, limitador_namespace=ROUTE))
         mine = [s for group in token_series.values() for s in group] + [throttled]
-        # per minute of activity: (time, requests, input, output, 429s)
+        record = {"days": {}, "peak": 0}
         events = []
         for d in range(days):
             if name in idle or (name in revoked and d > revoked[name]) or rng.random() > 0.67:
                 continue
             for minute in sorted(rng.sample(range(1, 1440), rng.randint(1, 6))):
                 requests = rng.randint(1, 4)
-                events.append((start + d * DAY + minute * MINUTE, requests,
-                               sum(rng.randint(20, 2000) for _request in range(requests)),
-                               sum(rng.randint(10, 800) for _request in range(requests)),
-                               rng.choice((0, 0, 0, 0, 1, 2))))
-        record = truth.setdefault(name, {"days": {}, "peak": 0})
-        _play(events, token_series, throttled, mine, record, start, days, restart_at)
+                at = start + d * DAY + minute * MINUTE
+                tokens_in = sum(rng.randint(20, 2000) for _request in range(requests))
+                tokens_out = sum(rng.randint(10, 800) for _request in range(requests))
+                limited = rng.choice((0, 0, 0, 0, 1, 2))
+                via = "gateway"
+                if model in bypass and rng.random() < bypass[model]:
+                    via = "bypass"
+                elif model in no_usage and rng.random() < no_usage[model]:
+                    via = "no_usage"
+                model_events[model].append((at, requests, tokens_in, tokens_out, via))
+                if via != "gateway":
+                    continue
+                increments = {throttled.key: limited}
+                for kind, tokens in (("input", tokens_in), ("output", tokens_out)):
+                    increments[token_series[kind][0].key] = tokens
+                    increments[token_series[kind][1].key] = requests
+                    increments[token_series[kind][2].key] = requests
+                events.append((at, increments))
+                day = datetime.fromtimestamp(at, tz=timezone.utc).date().isoformat()
+                numbers = record["days"].setdefault(day, {"requests": 0, "input": 0, "output": 0, "throttled": 0})
+                for key, value in (("requests", requests), ("input", tokens_in), ("output", tokens_out),
+                                   ("throttled", limited)):
+                    numbers[key] += value
+                record["peak"] = max(record["peak"], tokens_in + tokens_out)
+        _replay(events, mine, start, days, restart_at)
         all_series += [s for s in mine if s.samples]
-        if not record["days"]:
-            del truth[name]
-    return UsageData(first_day, days, tiers, all_series, truth)
+        if record["days"]:
+            truth[name] = record
+    engine_truth = {}
+    for model, served in model_events.items():
+        engine = {"prompt": Series("vllm:prompt_tokens", "vllm:prompt_tokens_total", {"model_name": model}),
+                  "generation": Series("vllm:generation_tokens", "vllm:generation_tokens_total", {"model_name": model}),
+                  "requests": Series("vllm:request_success", "vllm:request_success_total",
+                                     {"model_name": model, "finished_reason": "stop"}),
+                  "gateway": Series("gen_ai_server_request_duration_seconds",
+                                    "gen_ai_server_request_duration_seconds_count",
+                                    {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "openai",
+                                     "gen_ai_request_model": model, "gen_ai_original_model": model})}
+        events = [(at, {engine["prompt"].key: tin, engine["generation"].key: tout, engine["requests"].key: requests,
+                        engine["gateway"].key: 0 if via == "bypass" else requests})
+                  for at, requests, tin, tout, via in sorted(served)]
+        _replay(events, list(engine.values()), start, days, restart_at)
+        all_series += [s for s in engine.values() if s.samples]
+        engine_truth[model] = {
+            "tokens": sum(tin + tout for _at, _r, tin, tout, _via in served),
+            "requests": sum(r for _at, r, _tin, _tout, _via in served),
+            "gateway_requests": sum(r for _at, r, _tin, _tout, via in served if via != "bypass"),
+            "gateway_tokens": sum(tin + tout for _at, _r, tin, tout, via in served if via == "gateway")}
+    return UsageData(first_day, days, tiers, all_series, truth, engine_truth)
 
 
-def _play(events, token_series, throttled, mine, record, start, days, restart_at):
-    """Counters through the events: the changing samples, the minute before each, every midnight, a restart."""
+def _replay(events, series, start, days, restart_at):
+    """Counters through ``events`` (``[(time, {series key: increment})]``, in time order): the changing samples,
+    the unchanged one a minute before each change, every midnight once a series exists, a restart (all to 0)."""
+    by_key = {s.key: s for s in series}
     born = False
-    boundaries = [start + n * DAY for n in range(days + 1)]
-    timeline = sorted([(t, "midnight", None) for t in boundaries] + [(t, "event", e) for e in events for t in [e[0]]]
-                      + ([(restart_at, "restart", None)] if restart_at else []), key=lambda x: (x[0], x[1] != "restart"))
-    for at, what, event in timeline:
-        if what == "restart":
-            for series in mine:
-                series.value = 0
-            continue
-        if what == "midnight":
+    timeline = sorted([(start + n * DAY, 1, None) for n in range(days + 1)] + [(at, 2, inc) for at, inc in events]
+                      + ([(restart_at, 0, None)] if restart_at else []), key=lambda item: (item[0], item[1]))
+    for at, what, increments in timeline:
+        if what == 0:
+            for one in series:
+                one.value = 0
+        elif what == 1:
             if born:
-                for series in mine:
-                    _sample(series, at)
-            continue
-        _t, requests, tokens_in, tokens_out, limited = event
-        born = True
-        for series in mine:
-            _sample(series, at - MINUTE)
-        for kind, tokens in (("input", tokens_in), ("output", tokens_out)):
-            total, count, bucket = token_series[kind]
-            total.value += tokens
-            count.value += requests
-            bucket.value += requests
-        throttled.value += limited
-        for series in mine:
-            _sample(series, at)
-        day = datetime.fromtimestamp(at, tz=timezone.utc).date().isoformat()
-        numbers = record["days"].setdefault(day, {"requests": 0, "input": 0, "output": 0, "throttled": 0})
-        numbers["requests"] += requests
-        numbers["input"] += tokens_in
-        numbers["output"] += tokens_out
-        numbers["throttled"] += limited
-        record["peak"] = max(record["peak"], tokens_in + tokens_out)
+                for one in series:
+                    _sample(one, at)
+        else:
+            born = True
+            for one in series:
+                _sample(one, at - MINUTE)
+            for key, increment in increments.items():
+                by_key[key].value += increment
+            for one in series:
+                _sample(one, at)
 
 
 def _sample(series: Series, at: int) -> None:
@@ -167,7 +207,3 @@ def _sample(series: Series, at: int) -> None:
             series.samples[-1] = (at, series.value)
         return
     series.samples.append((at, series.value))
-
-
-def day_list(first_day: date, days: int) -> list[str]:
-    return [(first_day + timedelta(days=n)).isoformat() for n in range(days)]

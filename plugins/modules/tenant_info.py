@@ -43,6 +43,11 @@ options:
       - Only tenants in these tiers.
     type: list
     elements: str
+  ending_within:
+    description:
+      - A duration (C(14d), C(36h)). Also return in RV(ending) the listed tenants whose expiry, and the previous keys
+        whose rotation grace period, ends within it from now.
+    type: str
 seealso:
   - module: tokenlabs.inference.tenant
   - module: tokenlabs.inference.tenants
@@ -136,11 +141,24 @@ tenants:
       key_generation: 2
       rotation: {pending: true, retired_keys: [{secret: tenant-acme.retired-9a0b1c2d3e4f,
                  fingerprint: "sha256:9a0b1c2d3e4f5a6b", retires_at: "2026-01-06T10:00:00Z", expired: false}]}
+ending:
+  description:
+    - With O(ending_within), soonest first, what stops working within it - C(tenant) (name), C(kind)
+      (V(tenant expires) or V(rotation grace ends)), C(secret), C(fingerprint), C(at) (RFC 3339), C(days_left) and
+      C(line) (all of it as one line of text).
+      Keys already expired are not listed here.
+  returned: when O(ending_within) is given
+  type: list
+  elements: dict
+  sample:
+    - {tenant: acme, kind: tenant expires, secret: tenant-acme, fingerprint: "sha256:3f1c0b9e4d2a7c55",
+       at: "2026-12-10T00:00:00Z", days_left: 5.8,
+       line: "acme: tenant expires 2026-12-10T00:00:00Z (in 5.8 days; tenant-acme, sha256:3f1c0b9e4d2a7c55)"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import options
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import expiry, options
 from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import secret as tenant_secret
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import (
@@ -154,9 +172,16 @@ def main():
             options.argument_spec(options.TENANT_SECRETS_ARG_SPEC),
             name=dict(type="list", elements="str"),
             tier=dict(type="list", elements="str"),
+            ending_within=dict(type="str"),
         )),
         supports_check_mode=True)
     p = module.params
+    window = None
+    if p["ending_within"]:
+        window = validation.parse_duration_seconds(p["ending_within"])
+        if window is None:
+            module.fail_json(msg="ending_within: %r is not allowed; use %s"
+                                 % (p["ending_within"], validation.DURATION_FORMAT))
     try:
         api = connect(module)
         live = tenant_secret.LiveIndex(list_tenant_secrets(api, p["kuadrant_namespace"], p["tenant_selector"]))
@@ -171,7 +196,9 @@ def main():
         if p["tier"] and view["tier"] not in p["tier"]:
             continue
         tenants.append(view)
-    module.exit_json(changed=False, tenants=tenants)
+    if window is None:
+        module.exit_json(changed=False, tenants=tenants)
+    module.exit_json(changed=False, tenants=tenants, ending=expiry.ending_soon(tenants, now, window))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ description:
 author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
+  - tokenlabs.inference.usage_source
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -38,32 +39,6 @@ attributes:
     support: full
     details: Runs on the controller (delegate or run the play on localhost).
 options:
-  prometheus_url:
-    description: Base URL of Prometheus' HTTP API, e.g. C(http://prometheus.monitoring:9090).
-    type: str
-    required: true
-  prometheus_token:
-    description: Bearer token for Prometheus, if it needs one. Never returned or logged.
-    type: str
-  validate_certs:
-    description: Verify Prometheus' TLS certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds per Prometheus query.
-    type: int
-    default: 60
-  month:
-    description:
-      - The calendar month (C(YYYY-MM), UTC) to report. Without O(month), O(first_day) and O(last_day), the previous
-        calendar month. A month still running is reported up to today.
-    type: str
-  first_day:
-    description: First day (C(YYYY-MM-DD), UTC, included) of a range instead of a month.
-    type: str
-  last_day:
-    description: Last day (C(YYYY-MM-DD), UTC, included) of the range; default today.
-    type: str
   tenants:
     description: Report only these tenants (names). Empty reports every tenant seen in the period.
     type: list

@@ -186,6 +186,13 @@ def test_tenant_job_templates_with_the_tenant_manager_token(control_plane, awx):
     assert report.returncode == 0, report.stdout + report.stderr
     assert "1 tenant(s)" in report.stdout and "acme" in report.stdout
     assert new_key not in report.stdout and key not in report.stdout
+    # the rotation's 24h grace ends within the survey's default 14d: listed, and a failure when asked for
+    assert "1 key(s) ending within 14d: acme: rotation grace ends" in report.stdout
+    failing = awx("Tenant report", {"tenant_tier": "enterprise", "tenant_report_fail_on_ending": "true"})
+    assert failing.returncode != 0 and "1 key(s) stop working within 14d: acme: rotation grace ends" in failing.stdout
+    assert new_key not in failing.stdout + failing.stderr and key not in failing.stdout + failing.stderr
+    quiet = awx("Tenant report", {"tenant_report_ending_within": "1h", "tenant_report_fail_on_ending": "true"})
+    assert quiet.returncode == 0 and "0 key(s) ending within 1h" in quiet.stdout, quiet.stdout + quiet.stderr
 
     revoke = awx("Tenant: revoke", {"tenant_name": "acme"})
     assert revoke.returncode == 0, revoke.stdout + revoke.stderr

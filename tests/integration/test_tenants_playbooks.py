@@ -120,3 +120,27 @@ def test_tenant_runbook_actions(control_plane, namespace, tmp_path):
 
     assert play(tenant_action="revoke", tenant_name="acme").returncode == 0
     assert run.secret_names() == []
+
+
+def test_the_capacity_plan_warns_and_can_fail_after_onboarding(control_plane, namespace, tmp_path):
+    """Sold quotas against a benchmark record: 2 pro tenants (2 x 50,000 tokens/min) on a model measured at 600
+    tokens/s in + out (36,000 tokens/min) are oversubscribed 2.78x; a warning past 2x, a failure past a 2.5x limit."""
+    results = tmp_path / "benchmarks"
+    results.mkdir()
+    (results / "benchmark-20261201T000000Z.json").write_text(json.dumps({"format": 1, "models": [
+        {"name": "m", "id": "org/m", "node": "spark-01",
+         "levels": [{"concurrency": 8, "input_tokens_per_s": 200.0, "decode_tokens_per_s": 400.0}]}]}))
+    variables = {"tokenlabs_kuadrant_namespace": namespace, "tokenlabs_tenant_key_dir": str(tmp_path / "k"),
+                 "tokenlabs_benchmark_results_dir": str(results),
+                 "tokenlabs_tenants": [{"name": "c1", "tier": "pro"}, {"name": "c2", "tier": "pro"}]}
+    play, extra = _role_play(tmp_path, variables)
+    first = control_plane.ansible_playbook(play, "-e", extra)
+    assert first.returncode == 0, first.stdout[-3000:]
+    line = ("sold 100000 tokens/min (2 tenant(s)) on a measured 36000 tokens/min (benchmark-20261201T000000Z.json): "
+            "oversubscribed 2.78x")
+    flat = " ".join((first.stdout + first.stderr).split())
+    assert line in flat and "above 2.0x (tokenlabs_capacity_warn_factor)" in flat
+    variables["tokenlabs_capacity_limit_factor"] = 2.5
+    play, extra = _role_play(tmp_path, variables)
+    limited = control_plane.ansible_playbook(play, "-e", extra)
+    assert limited.returncode != 0 and "above the limit 2.5x (tokenlabs_capacity_limit_factor)" in limited.stdout

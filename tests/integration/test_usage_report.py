@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 VENVS = Path(os.environ.get("TOKENLABS_CACHE", Path.home() / ".cache" / "tokenlabs")) / "job-venvs"
 RESTART = int(datetime(2026, 11, 10, 12, 0, 30, tzinfo=timezone.utc).timestamp())
 REVOKED, IDLE = "t-0005", "t-0007"
+BYPASSED, STREAMED = "Qwen/Qwen3-8B", "nvidia/Llama-3.1-Nemotron-Nano-8B-v1"   # planted metering gaps
 DEFAULTS = yaml.safe_load((REPO / "roles" / "platform_defaults" / "defaults" / "main.yml").read_text())
 CENT = Decimal("0.01")
 
@@ -30,7 +31,8 @@ CENT = Decimal("0.01")
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("usage")
-    data = generate(date(2026, 11, 1), 30, tenants=200, restart_at=RESTART, revoked={REVOKED: 11}, idle=(IDLE,))
+    data = generate(date(2026, 11, 1), 30, tenants=200, restart_at=RESTART, revoked={REVOKED: 11}, idle=(IDLE,),
+                    bypass={BYPASSED: 0.05}, no_usage={STREAMED: 0.05})
     backfill(data.write_openmetrics(root / "openmetrics"), root / "prometheus" / "tsdb")
     server = PrometheusServer(root / "prometheus")
     yield data, server, root
@@ -113,3 +115,16 @@ def test_bad_input_and_empty_periods_write_nothing(world, extra, message):
     proc, out = report(world, *extra)
     assert proc.returncode != 0 and message in proc.stdout, proc.stdout
     assert (sorted(p.name for p in out.glob("*")) if out.exists() else []) == before
+
+
+def test_the_metering_check_finds_both_planted_gaps_with_their_causes(world):
+    data = world[0]
+    proc, _out = report(world, "-e", "usage_month=2026-11", "-e", "tokenlabs_metering_fail_on_gap=true")
+    assert proc.returncode != 0 and "Metering gap: 2026-11: 2 model(s), 2 gap(s) beyond 2.0 %" in proc.stdout, proc.stdout
+    bypassed, streamed = data.engine_truth[BYPASSED], data.engine_truth[STREAMED]
+    assert "%s: %s %% (traffic bypassing the gateway: the engines served %d request(s)" % (
+        BYPASSED, round(100.0 * (bypassed["tokens"] - bypassed["gateway_tokens"]) / bypassed["tokens"], 2),
+        bypassed["requests"] - bypassed["gateway_requests"]) in proc.stdout
+    assert "%s: %s %% (streams without usage: the gateway passed the requests but counted %d token(s) fewer" % (
+        STREAMED, round(100.0 * (streamed["tokens"] - streamed["gateway_tokens"]) / streamed["tokens"], 2),
+        streamed["tokens"] - streamed["gateway_tokens"]) in proc.stdout

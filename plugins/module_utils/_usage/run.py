@@ -12,22 +12,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-from datetime import datetime, timezone
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 from ansible_collections.tokenlabs.inference.plugins.module_utils._usage import prices as pricing
 from ansible_collections.tokenlabs.inference.plugins.module_utils._usage import render, report
-from ansible_collections.tokenlabs.inference.plugins.module_utils._usage.period import parse_period
-from ansible_collections.tokenlabs.inference.plugins.module_utils._usage.prometheus import Prometheus, PrometheusError
+from ansible_collections.tokenlabs.inference.plugins.module_utils._usage.source import (
+    USAGE_SOURCE_ARG_SPEC, check_source, prometheus_of, today_utc)
+from ansible_collections.tokenlabs.inference.plugins.module_utils._usage.prometheus import PrometheusError
 
-ARG_SPEC = {
-    "prometheus_url": {"type": "str", "required": True},
-    "prometheus_token": {"type": "str", "no_log": True},
-    "validate_certs": {"type": "bool", "default": True},
-    "timeout": {"type": "int", "default": 60},
-    "month": {"type": "str"},
-    "first_day": {"type": "str"},
-    "last_day": {"type": "str"},
+ARG_SPEC = dict(USAGE_SOURCE_ARG_SPEC, **{
     "tenants": {"type": "list", "elements": "str", "default": []},
     "known_tenants": {"type": "list", "elements": "str", "default": []},
     "tiers": {"type": "dict", "required": True},
@@ -35,13 +28,13 @@ ARG_SPEC = {
     "currency": {"type": "str", "default": "USD"},
     "output_dir": {"type": "path", "required": True},
     "formats": {"type": "list", "elements": "str", "default": list(render.FORMATS), "choices": list(render.FORMATS)},
-}
+})
 SOURCES = ("tokens and requests: Envoy AI Gateway gen_ai_client_token_usage (input/output, labels tenant, tier); "
            "throttled: Limitador limited_calls (TelemetryPolicy labels tenant, tier); daily increase at UTC midnight")
 
 
 def _check(params, today):
-    period, errors = parse_period(params["month"], params["first_day"], params["last_day"], today)
+    period, errors = check_source(params, today)
     for name in params["tenants"]:
         if not validation.is_dns_label(name):
             errors.append("tenants: %r is not a tenant name (a DNS-1123 label)" % (name,))
@@ -53,10 +46,6 @@ def _check(params, today):
     if "png" in params["formats"] and not render.HAS_MATPLOTLIB:
         errors.append("formats: png needs matplotlib on the host running the module (the job virtualenv has it); "
                       "install it or leave png out")
-    if not params["prometheus_url"].startswith(("http://", "https://")):
-        errors.append("prometheus_url: %r is not an http(s) URL" % (params["prometheus_url"],))
-    if params["timeout"] < 1:
-        errors.append("timeout: %r is not allowed; use seconds >= 1" % (params["timeout"],))
     return period, price_list, errors
 
 
@@ -109,10 +98,7 @@ def write(record, output_dir, formats):
 
 def run(module, today=None):
     params = module.params
-    prometheus = Prometheus(params["prometheus_url"], params["prometheus_token"], params["validate_certs"],
-                            params["timeout"])
-    today = today or datetime.now(timezone.utc).date()
-    record, errors = build(params, prometheus, today)
+    record, errors = build(params, prometheus_of(params), today or today_utc())
     if errors:
         module.fail_json(msg="Usage report not written: " + "; ".join(errors), errors=errors)
     files = {}

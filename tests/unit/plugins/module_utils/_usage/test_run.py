@@ -26,10 +26,10 @@ def test_bad_input_is_refused_before_prometheus_is_asked():
                                       prices={"pro": {}}, prometheus_url="prometheus:9090"), fake, TODAY)
     assert record is None and fake.queries == []
     assert errors == ["month: '11/2026' is not a month; use YYYY-MM, e.g. 2026-11",
+                      "prometheus_url: 'prometheus:9090' is not an http(s) URL",
                       "tenants: 'Not_A_Name' is not a tenant name (a DNS-1123 label)",
                       "prices: tier 'free' has no price; give it monthly_fee, input_per_million, output_per_million, "
-                      "total_per_million (0 for free)",
-                      "prometheus_url: 'prometheus:9090' is not an http(s) URL"]
+                      "total_per_million (0 for free)"]
 
 
 def test_unknown_tenant_no_data_and_a_silent_prometheus_are_errors():
