@@ -20,6 +20,8 @@ description:
 author:
   - TokenLabs engineering (@tokenlabs)
 extends_documentation_fragment:
+  - tokenlabs.inference.tenant_secrets
+  - tokenlabs.inference.k8s_auth
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -39,11 +41,10 @@ options:
     required: true
   tenant_tiers:
     description:
-      - The tier of every tenant (one entry per tenant), e.g. the C(tier) of each tenant
-        M(tokenlabs.inference.tenant_info) lists. Tiers not in O(tiers) are counted apart, not sold.
+      - The tier of every tenant (one entry per tenant). Omitted, the tenant Secrets of O(kuadrant_namespace) are
+        read (one metadata-only LIST, no key is read). Tiers not in O(tiers) are counted apart, not sold.
     type: list
     elements: str
-    default: []
   results_dir:
     description: Directory of the benchmark records (C(tokenlabs_benchmark_results_dir)); the newest is used.
     type: path
@@ -60,14 +61,10 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Read the tenants
-  tokenlabs.inference.tenant_info: {}
-  register: tenants
-
-- name: Plan the capacity
+- name: Plan the capacity for the tenants of kuadrant-system
   tokenlabs.inference.capacity_plan:
+    kuadrant_namespace: kuadrant-system
     tiers: "{{ tokenlabs_tiers }}"
-    tenant_tiers: "{{ tenants.tenants | map(attribute='tier') | list }}"
     results_dir: "{{ tokenlabs_benchmark_results_dir }}"
     warn_factor: 2
 """

@@ -23,15 +23,26 @@ import glob
 import os
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._jobs import benchmark_report as report
+from ansible_collections.tokenlabs.inference.plugins.module_utils._k8s.api import ApiError, auth_argument_spec, connect
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants import contract, options as tenant_options
+from ansible_collections.tokenlabs.inference.plugins.module_utils._tenants.secret import LiveIndex, secret_meta
 
-ARG_SPEC = {
+ARG_SPEC = auth_argument_spec(tenant_options.argument_spec(tenant_options.TENANT_SECRETS_ARG_SPEC, {
     "tiers": {"type": "dict", "required": True},
-    "tenant_tiers": {"type": "list", "elements": "str", "default": []},
+    "tenant_tiers": {"type": "list", "elements": "str"},
     "results_dir": {"type": "path"},
     "record": {"type": "path"},
     "warn_factor": {"type": "float", "default": 2.0},
     "limit_factor": {"type": "float"},
-}
+}))
+LIST_PAGE = 500
+
+
+def tenant_tiers_of(secrets):
+    """The tier (annotation ``kuadrant.io/groups``) of every tenant among the tenant Secrets (retired keys left out)."""
+    index = LiveIndex(secrets)
+    return [str((secret_meta(index.main.get(t) or index.other.get(t)).get("annotations") or {})
+                .get(contract.GROUPS_ANNOTATION)) for t in index.all_tenants()]
 
 
 def newest_record(results_dir):
@@ -80,6 +91,15 @@ def run(module):
                           % (field, params[field]))
     if errors:
         module.fail_json(msg="Capacity plan not made: " + "; ".join(errors), errors=errors)
+    tenant_tiers = params["tenant_tiers"]
+    if tenant_tiers is None:
+        try:
+            api = connect(module)
+            tenant_tiers = tenant_tiers_of(api.list(
+                contract.secrets_path(params["kuadrant_namespace"]), metadata_only=True, limit=LIST_PAGE,
+                label_selector=contract.tenant_label_selector(params["tenant_selector"])))
+        except ApiError as exc:
+            module.fail_json(msg="Capacity plan not made: the tenants cannot be read: %s" % exc)
     path = params["record"] or (newest_record(params["results_dir"]) if params["results_dir"] else None)
     record = None
     if path:
@@ -87,16 +107,16 @@ def run(module):
             record = report.load_record(path)
         except (OSError, ValueError) as exc:
             module.fail_json(msg="record: %s cannot be read: %s" % (path, exc))
-    result = plan(params["tiers"], params["tenant_tiers"], record)
+    result = plan(params["tiers"], tenant_tiers, record)
     result["record"] = path
     factor = result["oversubscription"]
     if factor is None:
         summary = ("sold %d tokens/min (%d tenant(s)); no benchmark record%s, so no measured capacity: run "
-                   "benchmark.yml" % (result["sold_tokens_per_minute"], len(params["tenant_tiers"]),
+                   "benchmark.yml" % (result["sold_tokens_per_minute"], len(tenant_tiers),
                                       " in %s" % params["results_dir"] if params["results_dir"] else ""))
     else:
         summary = ("sold %d tokens/min (%d tenant(s)) on a measured %d tokens/min (%s): oversubscribed %sx"
-                   % (result["sold_tokens_per_minute"], len(params["tenant_tiers"]), result["capacity_tokens_per_minute"],
+                   % (result["sold_tokens_per_minute"], len(tenant_tiers), result["capacity_tokens_per_minute"],
                       os.path.basename(path), factor))
     result["summary"] = summary
     if factor is not None and params["limit_factor"] is not None and factor > params["limit_factor"]:

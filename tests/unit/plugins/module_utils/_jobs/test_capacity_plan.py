@@ -36,3 +36,11 @@ def test_without_a_record_only_the_sold_quota(tmp_path):
     for run_id in ("20261101T000000Z", "20261201T000000Z"):
         (tmp_path / ("benchmark-%s.json" % run_id)).write_text(json.dumps(RECORD))
     assert capacity_plan.newest_record(str(tmp_path)).endswith("benchmark-20261201T000000Z.json")
+
+
+def test_tenant_tiers_come_from_the_main_secrets_not_the_retired_keys():
+    def secret(name, tier):
+        return {"metadata": {"name": name, "labels": {"app": "token-labs"},
+                             "annotations": {"kuadrant.io/groups": tier, "tokenlabs.io/tenant": name[7:].split(".")[0]}}}
+    secrets = [secret("tenant-acme", "pro"), secret("tenant-acme.retired-1a2b", "pro"), secret("tenant-beta", "free")]
+    assert sorted(capacity_plan.tenant_tiers_of(secrets)) == ["free", "pro"]
