@@ -60,6 +60,10 @@ def model_capacity(model):
     return int(round(best * 60)) if best else None
 
 
+def _factor(sold, capacity):
+    return round(float(sold) / capacity, 2) if capacity else None
+
+
 def plan(tiers, tenant_tiers, record):
     """The plan as a dict (sold, per model, per node, platform); ``record`` may be None (no benchmark yet)."""
     per_tier = dict((tier, tenant_tiers.count(tier)) for tier in sorted(set(tenant_tiers) & set(tiers)))
@@ -69,17 +73,19 @@ def plan(tiers, tenant_tiers, record):
         capacity = model_capacity(model)
         models.append({"name": model.get("name"), "id": model.get("id"), "node": model.get("node"),
                        "capacity_tokens_per_minute": capacity,
-                       "oversubscription_if_all_here": round(float(sold) / capacity, 2) if capacity else None})
+                       "oversubscription_if_all_here": _factor(sold, capacity)})
         if capacity:
             nodes.setdefault(model.get("node") or "-", []).append((model.get("name"), capacity))
-    node_rows = [{"node": node, "models": [n for n, _c in entries], "capacity_tokens_per_minute": sum(c for _n, c in entries),
-                  "oversubscription_if_all_here": round(float(sold) / sum(c for _n, c in entries), 2)}
-                 for node, entries in sorted(nodes.items())]
+    node_rows = []
+    for node, entries in sorted(nodes.items()):
+        node_capacity = sum(c for _n, c in entries)
+        node_rows.append({"node": node, "models": [n for n, _c in entries], "capacity_tokens_per_minute": node_capacity,
+                          "oversubscription_if_all_here": _factor(sold, node_capacity)})
     capacity = sum(row["capacity_tokens_per_minute"] for row in node_rows)
     return {"tenants_per_tier": per_tier, "sold_tokens_per_minute": sold,
             "tenants_without_a_known_tier": len([t for t in tenant_tiers if t not in tiers]), "models": models, "nodes": node_rows,
             "capacity_tokens_per_minute": capacity or None,
-            "oversubscription": round(float(sold) / capacity, 2) if capacity else None}
+            "oversubscription": _factor(sold, capacity)}
 
 
 def run(module):

@@ -65,8 +65,10 @@ def compare(numbers, threshold):
         gap = row["engine_tokens"] - row["gateway_tokens"]
         row["gap_tokens"] = gap
         row["gap_percent"] = round(100.0 * gap / row["engine_tokens"], 2) if row["engine_tokens"] else None
-        flagged = row["gap_percent"] is None and row["gateway_tokens"] > 0 or \
-            row["gap_percent"] is not None and abs(row["gap_percent"]) > threshold
+        if row["gap_percent"] is None:   # the engines report nothing: a gap if the gateway counted anything
+            flagged = row["gateway_tokens"] > 0
+        else:
+            flagged = abs(row["gap_percent"]) > threshold
         row["flagged"], row["likely_cause"] = flagged, None
         if flagged:
             unseen = row["engine_requests"] - row["gateway_requests"]

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._usage import metrics, prices as pricing
 from ansible_collections.tokenlabs.inference.plugins.module_utils._usage.period import DAY_SECONDS
@@ -55,7 +56,7 @@ def rows(usage, period, tiers, price_list, currency):
     result = []
     for tenant, data in usage.items():
         totals = dict.fromkeys(KINDS, 0)
-        token_cost = pricing.Decimal(0)
+        token_cost = Decimal(0)
         by_tier, last_tier, active = {}, "", 0
         for day in sorted(data["days"]):
             day_tiers = data["days"][day]["tiers"]
@@ -71,7 +72,7 @@ def rows(usage, period, tiers, price_list, currency):
             if tier in price_list:
                 token_cost += pricing.cost(price_list[tier], 0, 0, numbers["input"], numbers["output"])["tokens"]
         fee = pricing.cost(price_list[last_tier], period.month_fraction(), 0, 0, 0)["fee"] \
-            if last_tier in price_list else pricing.Decimal("0.00")
+            if last_tier in price_list else Decimal("0.00")
         quota = (tiers.get(last_tier) or {}).get("tokens_per_minute")
         result.append({
             "tenant": tenant, "tier": last_tier, "requests": totals["requests"], "input_tokens": totals["input"],

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+from decimal import Decimal
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils import _validation as validation
 from ansible_collections.tokenlabs.inference.plugins.module_utils._usage import prices as pricing
@@ -72,7 +73,7 @@ def build(params, prometheus, today):
     rows = report.rows(usage, period, params["tiers"], price_list, params["currency"])
     totals = dict((k, sum(r[k] for r in rows)) for k in ("requests", "input_tokens", "output_tokens", "total_tokens",
                                                          "throttled_requests"))
-    totals["cost"] = str(sum(pricing.Decimal(r["cost"]) for r in rows))
+    totals["cost"] = str(sum(Decimal(r["cost"]) for r in rows))
     return {"period": period.as_dict(), "currency": params["currency"], "tenants": rows, "totals": totals,
             "tokens_per_day": report.per_day(usage, period), "sources": SOURCES}, []
 
