@@ -45,6 +45,11 @@ class Series:
     labels: dict
     samples: list = field(default_factory=list)   # [(unix time, value)], in time order
     value: int = 0
+    kind: str = "counter"                          # the OpenMetrics type of its family
+
+    def __post_init__(self):
+        if self.family.startswith("gen_ai_"):
+            self.kind = "histogram"
 
     @property
     def key(self) -> tuple:
@@ -77,7 +82,7 @@ class UsageData:
                     continue
                 if series.family != family:
                     family = series.family
-                    lines.append(f"# TYPE {family} {'histogram' if family.startswith('gen_ai_') else 'counter'}")
+                    lines.append(f"# TYPE {family} {series.kind}")
                 labels = series.line_labels()
                 lines.extend(f"{series.name}{{{labels}}} {v} {t}" for t, v in samples)
             path = directory / f"usage-{n:03d}.om"
@@ -168,12 +173,59 @@ def generate(first_day: date, days: int, tenants: int = 300, seed: int = 7, rest
                   for at, requests, tin, tout, via in sorted(served)]
         _replay(events, list(engine.values()), start, days, restart_at)
         all_series += [s for s in engine.values() if s.samples]
+        all_series += _engine_load(model, sorted(served), rng, start, days, restart_at)
         engine_truth[model] = {
             "tokens": sum(tin + tout for _at, _r, tin, tout, _via in served),
             "requests": sum(r for _at, r, _tin, _tout, _via in served),
             "gateway_requests": sum(r for _at, r, _tin, _tout, via in served if via != "bypass"),
             "gateway_tokens": sum(tin + tout for _at, _r, tin, tout, via in served if via == "gateway")}
     return UsageData(first_day, days, tiers, all_series, truth, engine_truth)
+
+
+# The engine's latency histograms (vLLM's bucket bounds are finer; a few suffice for quantiles) and load gauges.
+LATENCY_BOUNDS = {"vllm:time_to_first_token_seconds": (0.1, 0.25, 0.5, 1.0, 2.5),
+                  "vllm:inter_token_latency_seconds": (0.01, 0.025, 0.05, 0.1, 0.25)}
+LATENCY_RANGES = {"vllm:time_to_first_token_seconds": (0.05, 2.0), "vllm:inter_token_latency_seconds": (0.005, 0.2)}
+LOAD_GAUGES = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc")
+
+
+def _engine_load(model, served, rng, start, days, restart_at):
+    """A model's latency histograms (one TTFT and one inter-token observation per request) and its load gauges
+    (running / waiting requests, KV-cache fraction: set at each busy minute, back to zero the minute after) -- what
+    the platform dashboard reads; not part of any truth."""
+    labels = {"model_name": model}
+    histograms, events = [], []
+    for family, bounds in LATENCY_BOUNDS.items():
+        buckets = [Series(family, f"{family}_bucket", dict(labels, le=str(bound)), kind="histogram")
+                   for bound in bounds]
+        buckets.append(Series(family, f"{family}_bucket", dict(labels, le="+Inf"), kind="histogram"))
+        histograms.append((family, bounds, buckets, Series(family, f"{family}_sum", labels, kind="histogram"),
+                           Series(family, f"{family}_count", labels, kind="histogram")))
+    gauges = {name: Series(name, name, labels, kind="gauge") for name in LOAD_GAUGES}
+    for at, requests, _tin, _tout, _via in served:
+        increments = {}
+        for family, bounds, buckets, total, count in histograms:
+            low, high = LATENCY_RANGES[family]
+            for _request in range(requests):
+                seconds = round(rng.uniform(low, high), 3)
+                for bound, bucket in zip(bounds + (float("inf"),), buckets):
+                    if seconds <= bound:
+                        increments[bucket.key] = increments.get(bucket.key, 0) + 1
+                increments[total.key] = round(increments.get(total.key, 0) + seconds, 3)
+                increments[count.key] = increments.get(count.key, 0) + 1
+        events.append((at, increments))
+        for name, value in (("vllm:num_requests_running", requests), ("vllm:num_requests_waiting", rng.randint(0, 3)),
+                            ("vllm:kv_cache_usage_perc", round(rng.uniform(0.05, 0.9), 3))):
+            _sample(gauges[name], at - MINUTE)
+            gauges[name].value = value
+            _sample(gauges[name], at)
+            gauges[name].value = 0
+            _sample(gauges[name], at + MINUTE)
+    counters = [one for group in histograms for one in group[2] + [group[3], group[4]]]
+    _replay(events, counters, start, days, restart_at)
+    for counter in counters:
+        counter.samples = [(t, round(v, 3)) for t, v in counter.samples]
+    return [one for one in counters + list(gauges.values()) if one.samples]
 
 
 def _replay(events, series, start, days, restart_at):

@@ -266,3 +266,15 @@ def test_the_demo_tenants_key_goes_to_this_control_planes_key_dir(control_plane,
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     secret = control_plane.kubectl_json("get", "secret", "tenant-demo-free", "-n", "kuadrant-system")
     assert key_file.read_text().strip() == key_of(secret)
+
+
+def test_grafana_dashboards_are_shipped_for_the_sidecar(control_plane, converged):
+    found = control_plane.kubectl_json("get", "configmap", "-n", NS, "-l", "grafana_dashboard=1")["items"]
+    assert sorted(item["metadata"]["name"] for item in found) == ["token-labs-platform", "token-labs-tenant"]
+    for item in found:
+        assert item["metadata"]["annotations"]["grafana_folder"] == "Token Labs"
+        (text,) = item["data"].values()
+        dashboard = json.loads(text)
+        assert dashboard["uid"] == item["metadata"]["name"] and dashboard["panels"]
+    tenant_view = json.loads(next(iter(found[1]["data"].values())))
+    assert "* 0 + 5000" in json.dumps(tenant_view)   # inventory/local's free tier: 5000 tokens per minute

@@ -1,14 +1,18 @@
 """usage_report.yml against a real Prometheus (Debian's package) whose TSDB promtool filled with a generated November
 of 200 tenants (:mod:`testworld.usage_data`: the AI Gateway's and Limitador's metric names and labels, a restart of
 both on the 10th, a tenant revoked on the 12th, one that never made a request): the report's numbers equal the
-generated truth exactly, per tenant and day, with the cost arithmetic; bad input and empty periods write nothing."""
+generated truth exactly, per tenant and day, with the cost arithmetic; bad input and empty periods write nothing.
+The monitoring role's Grafana dashboards' queries run against the same Prometheus."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import re
 import subprocess
+import urllib.parse
+import urllib.request
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -16,8 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.tokenlabs.inference.plugins.filter.monitoring import grafana_dashboards
+from ansible_collections.tokenlabs.inference.plugins.module_utils._monitoring.dashboards import queries
 from testworld.prometheus import PrometheusServer, backfill
-from testworld.usage_data import generate
+from testworld.usage_data import generate, midnight
 
 REPO = Path(__file__).resolve().parents[2]
 VENVS = Path(os.environ.get("TOKENLABS_CACHE", Path.home() / ".cache" / "tokenlabs")) / "job-venvs"
@@ -128,3 +134,42 @@ def test_the_metering_check_finds_both_planted_gaps_with_their_causes(world):
     assert "%s: %s %% (streams without usage: the gateway passed the requests but counted %d token(s) fewer" % (
         STREAMED, round(100.0 * (streamed["tokens"] - streamed["gateway_tokens"]) / streamed["tokens"], 2),
         streamed["tokens"] - streamed["gateway_tokens"]) in proc.stdout
+
+
+def prometheus_get(server, path, **params):
+    url = "%s%s?%s" % (server.url, path, urllib.parse.urlencode(params, doseq=True))
+    with urllib.request.urlopen(url, timeout=60) as response:   # a 400 (bad PromQL) raises, naming the query
+        body = json.loads(response.read())
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def test_every_dashboard_query_is_valid_promql_that_returns_series(world):
+    """The dashboards the monitoring role ships (default tier table), each panel query and each variable over the
+    generated November: Grafana's variables become what suits one-minute data written at its change points
+    (``$__rate_interval`` 1h, ``$__range`` 30d); the tenant is the one with the most tokens."""
+    data, server, _root = world
+    tenant = max(data.truth, key=lambda t: sum(d["input"] + d["output"] for d in data.truth[t]["days"].values()))
+    values = {"$__rate_interval": "1h", "$__range": "30d", "$model": ".*", "$tenant": tenant}
+    start, end = midnight(date(2026, 11, 1)), midnight(date(2026, 12, 1))
+    checked = 0
+    for config_map in grafana_dashboards(DEFAULTS["tokenlabs_tiers"], "token-labs"):
+        (dashboard,) = [json.loads(text) for text in config_map["data"].values()]
+        for title, expr in queries(dashboard):
+            variable = re.fullmatch(r"label_values\((.+), (\w+)\)", expr)
+            if variable:
+                found = prometheus_get(server, "/api/v1/label/%s/values" % variable[2],
+                                       **{"match[]": variable[1], "start": start, "end": end})
+                assert found, (dashboard["uid"], title, expr)
+                assert tenant in found or variable[2] != "tenant"
+            else:
+                for name, value in values.items():
+                    expr = expr.replace(name, value)
+                result = prometheus_get(server, "/api/v1/query_range", query=expr, start=start, end=end, step=3600)
+                assert result["result"], (dashboard["uid"], title, expr)
+                if " * 0 + " in expr:   # a quota line: the limit of the tenant's own tier, and only that
+                    limit = re.search(r'tier="%s"}\) \* 0 \+ (\d+)' % data.tiers[tenant], expr)[1]
+                    assert {s["metric"]["tier"] for s in result["result"]} == {data.tiers[tenant]}
+                    assert {v for s in result["result"] for _t, v in s["values"]} == {limit}, (title, expr)
+            checked += 1
+    assert checked >= 25
