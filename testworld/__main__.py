@@ -10,6 +10,8 @@
                                                    kuadrant (the real kuadrant-, limitador- and authorino-operator)
                                                    model-servers (llm-d-inference-sim on each model pod's IP)
                                                    endpoint-pickers (GAIE v1.5.0's picker per InferencePool);
+                                                   ai-gateway-extproc (the AI Gateway's ext_proc server per
+                                                   Gateway, from its Envoy pods' sidecar and filter config);
                                                    "cluster" = the control plane, scheduler, controller-manager,
                                                    KWOK and the NVIDIA stand-ins; "platform" = metallb,
                                                    envoy-gateway, ai-gateway and kuadrant (each waits for the
@@ -36,8 +38,9 @@ import os
 import sys
 from pathlib import Path
 
-from testworld import (ai_gateway, authorino, controller_manager, controlplane, device_plugin, endpoint_pickers,
-                       envoy_gateway, gobuild, gpu_operator, kuadrant, kwok, metallb, model_servers, scheduler)
+from testworld import (ai_gateway, ai_gateway_extproc, authorino, controller_manager, controlplane, device_plugin,
+                       endpoint_pickers, envoy_gateway, gobuild, gpu_operator, kuadrant, kwok, metallb, model_servers,
+                       scheduler)
 from testworld.base import State, TestWorldError, log, state_dir_from_env
 
 # Start order; `down` stops them in reverse (everything else watches the control plane).
@@ -59,7 +62,10 @@ COMPONENTS = {"controlplane": controlplane, "kube-scheduler": scheduler, "kube-c
               "model-servers": model_servers,
               # The real GAIE v1.5.0 endpoint picker per InferencePool, with the chart's configuration (not part of
               # "cluster").
-              "endpoint-pickers": endpoint_pickers}
+              "endpoint-pickers": endpoint_pickers,
+              # The real AI Gateway ext_proc server per Gateway, as its Envoy pods' sidecar runs it, with the filter
+              # config the controller wrote (not part of "platform").
+              "ai-gateway-extproc": ai_gateway_extproc}
 # The cluster behind the API server: scheduler, controllers, simulated nodes, the GPU as the device plugin offers it
 # and the RuntimeClass the GPU Operator creates.
 CLUSTER = ("controlplane", "kube-scheduler", "kube-controller-manager", "kwok", "device-plugin", "gpu-operator")

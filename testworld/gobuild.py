@@ -76,6 +76,10 @@ COMPONENTS = {
     # The real AIGatewayRoute controller and Envoy Gateway extension server, out of cluster (testworld.ai_gateway).
     "ai-gateway": {"module": "github.com/envoyproxy/ai-gateway", "dir": "ai_gateway", "commands": {
         "ai-gateway-controller": "github.com/envoyproxy/ai-gateway/cmd/controller"}},
+    # Its data plane, the ext_proc server Envoy's filters call, from the same module (testworld.ai_gateway_extproc).
+    # Both built without a version stamp, so both say "dev" -- the filter config's version must match the extproc's.
+    "ai-gateway-extproc": {"module": "github.com/envoyproxy/ai-gateway", "dir": "ai_gateway", "commands": {
+        "ai-gateway-extproc": "github.com/envoyproxy/ai-gateway/cmd/extproc"}, "env": {"CGO_ENABLED": "0"}},
 }
 
 

@@ -11,9 +11,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 
 import pytest
 import yaml
+
+from support.cluster import wait_for
+from support.model_pods import component, status
+from testworld.ai_gateway_client import process
+from testworld.netns import http_get
 
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 MODELS = {
@@ -278,3 +284,73 @@ def test_grafana_dashboards_are_shipped_for_the_sidecar(control_plane, converged
         assert dashboard["uid"] == item["metadata"]["name"] and dashboard["panels"]
     tenant_view = json.loads(next(iter(found[1]["data"].values())))
     assert "* 0 + 5000" in json.dumps(tenant_view)   # inventory/local's free tier: 5000 tokens per minute
+
+
+@pytest.fixture(scope="module")
+def extproc(control_plane, converged):
+    """The AI Gateway's ext_proc server for the Gateway, started from its Envoy pod's sidecar and the filter config
+    the controller wrote (:mod:`testworld.ai_gateway_extproc`)."""
+    up = component(control_plane, "up", "ai-gateway-extproc")
+    assert up.returncode == 0, up.stderr[-3000:]
+    yield status(control_plane, "ai-gateway-extproc")["gateways"][f"{NS}/token-labs-gateway"]
+    component(control_plane, "down", "ai-gateway-extproc")
+
+
+def test_the_ai_gateway_data_plane_routes_by_model_and_labels_tokens_per_tenant(control_plane, extproc):
+    """The real extproc (AI Gateway v1.0.0), configured only from the cluster: the model comes from the body, and
+    the token usage of the response is recorded per tenant and tier from the headers the AuthPolicy sets -- the
+    labels the usage report reads (``metricsRequestHeaderAttributes`` from the collection's chart values reached
+    the sidecar's command line)."""
+    assert "x-tokenlabs-tenant:tenant,x-tokenlabs-tier:tier" in extproc["argv"]
+    secret = control_plane.kubectl_json("get", "secret", f"token-labs-gateway-{NS}", "-n", "envoy-gateway-system")
+    config = yaml.safe_load(base64.b64decode(secret["data"]["filter-config.yaml"]))
+    model = MODELS["nemotron-nano-8b"]
+    route = control_plane.kubectl_json("get", "aigatewayroute", "llm-inference", "-n", NS)
+    rule = next(i for i, r in enumerate(route["spec"]["rules"])
+                if any(h.get("value") == model for m in r.get("matches") or [] for h in m.get("headers") or []))
+    backend = next(b["name"] for b in config["backends"] if b["name"].endswith(f"/route/llm-inference/rule/{rule}/ref/0"))
+    usage = {"prompt_tokens": 17, "completion_tokens": 5, "total_tokens": 22}
+    answer = json.dumps({"id": "c1", "object": "chat.completion", "model": model, "usage": usage, "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}]}).encode()
+    exchange = process(extproc["ext_proc"], {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+                       {"x-request-id": "r-1", "x-tokenlabs-tenant": "acme", "x-tokenlabs-tier": "pro"},
+                       backend, f"{NS}/llm-inference", "127.0.0.1:8000", answer)
+    assert exchange.status is None and exchange.model == model, exchange
+    assert exchange.upstream_headers.get(":path") == "/v1/chat/completions"
+    costs = exchange.response_metadata["io.envoy.ai_gateway"]   # the route's llmRequestCosts (gateway role)
+    assert (costs["llm_input_token"], costs["llm_output_token"], costs["llm_total_token"]) == (17, 5, 22), costs
+    bad = process(extproc["ext_proc"], b"not json", {"x-request-id": "r-2"}, backend, f"{NS}/llm-inference",
+                  "127.0.0.1:8000", b"")
+    assert bad.status == 400
+
+    def metrics():
+        code, body = http_get(lambda: socket.create_connection(("127.0.0.1", extproc["admin"]), timeout=2),
+                              "/metrics", body=True)
+        return body.decode() if code == 200 else ""
+
+    def token_series():
+        found = {}
+        for line in metrics().splitlines():
+            if line.startswith("gen_ai_client_token_usage_sum{") and 'tenant="acme"' in line:
+                kind = re.search(r'gen_ai_token_type="(\w+)"', line)[1]
+                assert 'tier="pro"' in line and 'gen_ai_request_model="%s"' % model in line, line
+                found[kind] = float(line.rsplit(" ", 1)[1])
+        return found
+
+    wait_for(lambda: token_series().get("output") == 5, 20, "the extproc's token metric for tenant acme",
+             control_plane)
+    assert token_series() == {"input": 17, "output": 5}
+
+    # A stream: the extproc asks the engine for usage (stream_options.include_usage, as the route has costs) and
+    # counts it from the last event that carries it -- streams are metered too.
+    chunk = {"id": "c2", "object": "chat.completion.chunk", "model": model,
+             "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]}
+    events = b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in (
+        chunk, dict(chunk, choices=[], usage={"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12})))
+    streamed = process(extproc["ext_proc"], {"model": model, "stream": True, "messages": [{"role": "user",
+                                                                                         "content": "hi"}]},
+                       {"x-request-id": "r-3", "x-tokenlabs-tenant": "acme", "x-tokenlabs-tier": "pro"},
+                       backend, f"{NS}/llm-inference", "127.0.0.1:8000", events + b"data: [DONE]\n\n", sse=True)
+    assert json.loads(streamed.upstream_body)["stream_options"] == {"include_usage": True}, streamed
+    wait_for(lambda: token_series().get("output") == 8, 20, "the streamed usage in the token metric", control_plane)
+    assert token_series() == {"input": 26, "output": 8}

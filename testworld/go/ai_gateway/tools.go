@@ -1,6 +1,9 @@
 //go:build tools
 
-// Package tools pins the command this module builds.
+// Package tools pins the commands this module builds: the controller and the ext_proc server (the data plane).
 package tools
 
-import _ "github.com/envoyproxy/ai-gateway/cmd/controller"
+import (
+	_ "github.com/envoyproxy/ai-gateway/cmd/controller"
+	_ "github.com/envoyproxy/ai-gateway/cmd/extproc"
+)
