@@ -30,6 +30,7 @@ class Decision:
     http_status: int  # what the client gets: 200 when allowed, else denied_response.status
     reason: str = ""  # X-Ext-Auth-Reason of a denial
     dynamic_metadata: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)  # ok_response headers: what the wasm-shim adds to the request
     waited: float = 0.0  # set by pollers: seconds until this decision was seen
 
     @property
@@ -77,7 +78,9 @@ class AuthorinoClient:
         if code == GRPC_OK:
             metadata = json_format.MessageToDict(response.dynamic_metadata) if response.HasField(
                 "dynamic_metadata") else {}
-            return Decision(code=code, http_status=200, dynamic_metadata=metadata)
+            headers = {h.header.key: (h.header.raw_value or h.header.value.encode()).decode()
+                       for h in response.ok_response.headers}
+            return Decision(code=code, http_status=200, dynamic_metadata=metadata, headers=headers)
         denied = response.denied_response
         reason = next((h.header.value for h in denied.headers if h.header.key.lower() == "x-ext-auth-reason"), "")
         return Decision(code=code, http_status=int(denied.status.code) or 403, reason=reason)

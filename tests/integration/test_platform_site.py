@@ -18,7 +18,11 @@ import yaml
 
 from support.cluster import wait_for
 from support.model_pods import component, status
+from testworld import authorino as authorino_component
+from testworld import kuadrant_outputs
 from testworld.ai_gateway_client import process
+from testworld.authorino_client import AuthorinoClient
+from testworld.base import State
 from testworld.netns import http_get
 
 RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
@@ -296,11 +300,36 @@ def extproc(control_plane, converged):
     component(control_plane, "down", "ai-gateway-extproc")
 
 
-def test_the_ai_gateway_data_plane_routes_by_model_and_labels_tokens_per_tenant(control_plane, extproc):
+@pytest.fixture(scope="module")
+def identity_headers(control_plane, converged):
+    """The request headers Authorino's OK answer adds for the demo tenant's key (what the wasm-shim puts on the
+    request): the real Authorino, with the AuthConfig kuadrant-operator generated from the collection's AuthPolicy."""
+    up = component(control_plane, "up", "authorino")
+    assert up.returncode == 0, up.stderr[-3000:]
+    generated = wait_for(lambda: kuadrant_outputs.authconfig(lambda *a: control_plane.kubectl_json(*a),
+                                                             "kuadrant-system", NS, "llm-inference"), 60,
+                         "the AuthConfig kuadrant-operator generates", control_plane)
+    name = generated["metadata"]["name"]
+    wait_for(lambda: ((control_plane.kubectl_json("get", "authconfig", name, "-n", "kuadrant-system").get("status")
+                       or {}).get("summary") or {}).get("ready"), 60, "the AuthConfig Ready in Authorino",
+             control_plane)
+    key = (control_plane.state_dir / "tenant-keys" / "demo-free.key").read_text().strip()
+    client = AuthorinoClient(authorino_component.load(State(control_plane.state_dir))["grpc_port"])
+    try:
+        decision = client.check(name, headers={"authorization": f"Bearer {key}"})
+    finally:
+        client.close()
+    assert decision.allowed, decision
+    return decision.headers
+
+
+def test_the_ai_gateway_data_plane_routes_by_model_and_labels_tokens_per_tenant(control_plane, extproc,
+                                                                                identity_headers):
     """The real extproc (AI Gateway v1.0.0), configured only from the cluster: the model comes from the body, and
-    the token usage of the response is recorded per tenant and tier from the headers the AuthPolicy sets -- the
-    labels the usage report reads (``metricsRequestHeaderAttributes`` from the collection's chart values reached
-    the sidecar's command line)."""
+    the token usage of the response is recorded per tenant and tier from the headers Authorino's answer for the
+    demo tenant's key carries (the AuthPolicy's response headers) -- the labels the usage report reads
+    (``metricsRequestHeaderAttributes`` from the collection's chart values reached the sidecar's command line)."""
+    assert identity_headers == {"x-tokenlabs-tenant": "demo-free", "x-tokenlabs-tier": "free"}
     assert "x-tokenlabs-tenant:tenant,x-tokenlabs-tier:tier" in extproc["argv"]
     secret = control_plane.kubectl_json("get", "secret", f"token-labs-gateway-{NS}", "-n", "envoy-gateway-system")
     config = yaml.safe_load(base64.b64decode(secret["data"]["filter-config.yaml"]))
@@ -313,7 +342,7 @@ def test_the_ai_gateway_data_plane_routes_by_model_and_labels_tokens_per_tenant(
     answer = json.dumps({"id": "c1", "object": "chat.completion", "model": model, "usage": usage, "choices": [
         {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}]}).encode()
     exchange = process(extproc["ext_proc"], {"model": model, "messages": [{"role": "user", "content": "hi"}]},
-                       {"x-request-id": "r-1", "x-tokenlabs-tenant": "acme", "x-tokenlabs-tier": "pro"},
+                       {"x-request-id": "r-1", **identity_headers},
                        backend, f"{NS}/llm-inference", "127.0.0.1:8000", answer)
     assert exchange.status is None and exchange.model == model, exchange
     assert exchange.upstream_headers.get(":path") == "/v1/chat/completions"
@@ -331,13 +360,13 @@ def test_the_ai_gateway_data_plane_routes_by_model_and_labels_tokens_per_tenant(
     def token_series():
         found = {}
         for line in metrics().splitlines():
-            if line.startswith("gen_ai_client_token_usage_sum{") and 'tenant="acme"' in line:
+            if line.startswith("gen_ai_client_token_usage_sum{") and 'tenant="demo-free"' in line:
                 kind = re.search(r'gen_ai_token_type="(\w+)"', line)[1]
-                assert 'tier="pro"' in line and 'gen_ai_request_model="%s"' % model in line, line
+                assert 'tier="free"' in line and 'gen_ai_request_model="%s"' % model in line, line
                 found[kind] = float(line.rsplit(" ", 1)[1])
         return found
 
-    wait_for(lambda: token_series().get("output") == 5, 20, "the extproc's token metric for tenant acme",
+    wait_for(lambda: token_series().get("output") == 5, 20, "the extproc's token metric for tenant demo-free",
              control_plane)
     assert token_series() == {"input": 17, "output": 5}
 
@@ -349,7 +378,7 @@ def test_the_ai_gateway_data_plane_routes_by_model_and_labels_tokens_per_tenant(
         chunk, dict(chunk, choices=[], usage={"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12})))
     streamed = process(extproc["ext_proc"], {"model": model, "stream": True, "messages": [{"role": "user",
                                                                                          "content": "hi"}]},
-                       {"x-request-id": "r-3", "x-tokenlabs-tenant": "acme", "x-tokenlabs-tier": "pro"},
+                       {"x-request-id": "r-3", **identity_headers},
                        backend, f"{NS}/llm-inference", "127.0.0.1:8000", events + b"data: [DONE]\n\n", sse=True)
     assert json.loads(streamed.upstream_body)["stream_options"] == {"include_usage": True}, streamed
     wait_for(lambda: token_series().get("output") == 8, 20, "the streamed usage in the token metric", control_plane)
