@@ -28,16 +28,13 @@ from __future__ import annotations
 import base64
 import os
 import sys
-import time
 from pathlib import Path
 
-from testworld import controlplane
-from testworld.base import State, alive, free_port, log, stop_process
-from testworld.gobuild import binary, build
-from testworld.netns import NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv, \
-    require_tools
-from testworld.supervision import (Kubernetes, reconcile_until_stopped, run_parser, run_until_signalled,
-                                   start_supervisor, status_ready, supervisor_status)
+from testworld.base import State, free_port, stop_process
+from testworld.gobuild import binary
+from testworld.netns import NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv
+from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_ready, run_parser,
+                                   run_until_signalled, supervisor_status, up_reconciler)
 
 NAME = "ai-gateway-extproc"
 BINARY = "ai-gateway-extproc"
@@ -49,7 +46,6 @@ OWNER_NAME = "gateway.envoyproxy.io/owning-gateway-name"
 OWNER_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
 PORTS = {"ext_proc": 1063, "admin": 1064}  # inside its namespace: cmd/extproc's defaults
 POLL_INTERVAL = 2.0
-READY_PHASE = "ready"
 
 
 # --- pure functions (unit-tested) -------------------------------------------------------------------------------
@@ -206,27 +202,13 @@ def run(argv=None) -> int:
 # --- the component ----------------------------------------------------------------------------------------------
 
 def supervisor_ready(status_file: Path, started: float):
-    return status_ready(status_file, started, (READY_PHASE,))
+    return reconciler_ready(status_file, started)
 
 
 def up(state: State, timeout: float = 120.0) -> dict:
     """Start the supervisor (building the extproc once); already running and ready: nothing is done."""
-    status_file = state.root / f"{NAME}.status.json"
-    current = state.load_component(NAME)
-    if alive(current.get("pid"), current.get("binary") or "") and \
-            supervisor_ready(status_file, time.time() - 3 * POLL_INTERVAL)()[0]:
-        log(f"already running (pid {current['pid']})", NAME)
-        return current
-    stop_process(state, NAME)
-    status_file.unlink(missing_ok=True)
-    build(["ai-gateway-extproc"])
-    require_tools(("unshare", "ip"), "each extproc runs in a private network namespace")
-    kubeconfig = controlplane.identity_kubeconfig(state, NAME, SUBJECT)
-    work_dir = state.root / NAME
-    work_dir.mkdir(parents=True, exist_ok=True)
-    args = [f"--kubeconfig={kubeconfig}", f"--status-file={status_file}", f"--work-dir={work_dir}"]
-    return start_supervisor(state, NAME, "testworld.ai_gateway_extproc", args,
-                            supervisor_ready(status_file, time.time()), timeout, info={"status_file": str(status_file)})
+    return up_reconciler(state, NAME, "testworld.ai_gateway_extproc", "ai-gateway-extproc", "each extproc runs in a private network namespace", SUBJECT,
+                         POLL_INTERVAL, timeout, work_dir=True)
 
 
 def down(state: State) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -257,3 +258,10 @@ def chart_version_problem(deployment: dict | None, version: str) -> str:
         return "the chart deploys %s, this controller is %s (built from its Go module); it runs only for its own " \
                "release" % (image or "no image", version)
     return ""
+
+
+def require_tools(tools, why: str) -> None:
+    """Each of ``tools`` is on the PATH, or an error says which is missing and ``why`` it is needed."""
+    for tool in tools:
+        if not shutil.which(tool):
+            raise TestWorldError(f"`{tool}` is missing: {why}")

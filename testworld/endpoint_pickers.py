@@ -51,16 +51,13 @@ import os
 import re
 import socket
 import sys
-import time
 from pathlib import Path
 
-from testworld import controlplane
-from testworld.base import State, alive, flag_value, free_port, log, stop_process
-from testworld.gobuild import binary, build
-from testworld.netns import LOOPBACK, NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv, \
-    require_tools
-from testworld.supervision import (Kubernetes, reconcile_until_stopped, run_parser, run_until_signalled,
-                                   start_supervisor, status_ready, supervisor_status)
+from testworld.base import State, flag_value, free_port, stop_process
+from testworld.gobuild import binary
+from testworld.netns import LOOPBACK, NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv
+from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_ready, run_parser,
+                                   run_until_signalled, supervisor_status, up_reconciler)
 
 NAME = "endpoint-pickers"
 BINARY = "epp"
@@ -69,7 +66,6 @@ POOL_GROUP, POOL_VERSION, POOL_PLURAL = "inference.networking.k8s.io", "v1", "in
 PORTS = {"ext_proc": 9002, "health": 9003, "metrics": 9090}  # the picker's defaults, inside its namespace
 CONTAINER = "epp"
 POLL_INTERVAL = 2.0
-READY_PHASE = "ready"
 # Set on top of the chart's arguments (later flags win in pflag); see the module docstring.
 OVERRIDES = ("--secure-serving=false", "--enable-pprof=false")
 
@@ -288,28 +284,13 @@ def run(argv=None) -> int:
 # --- the component ----------------------------------------------------------------------------------------------
 
 def supervisor_ready(status_file: Path, started: float):
-    return status_ready(status_file, started, (READY_PHASE,))
+    return reconciler_ready(status_file, started)
 
 
 def up(state: State, timeout: float = 120.0) -> dict:
     """Start the supervisor (building the picker once); already running and ready: nothing is done."""
-    status_file = state.root / f"{NAME}.status.json"
-    current = state.load_component(NAME)
-    if alive(current.get("pid"), current.get("binary") or "") and \
-            supervisor_ready(status_file, time.time() - 3 * POLL_INTERVAL)()[0]:
-        log(f"already running (pid {current['pid']})", NAME)
-        return current
-    stop_process(state, NAME)
-    status_file.unlink(missing_ok=True)
-    build(["endpoint-picker"])
-    require_tools(("unshare", "ip"), "each endpoint picker runs in a private network namespace")
-    kubeconfig = controlplane.identity_kubeconfig(state, NAME, SUBJECT)
-    work_dir = state.root / NAME
-    work_dir.mkdir(parents=True, exist_ok=True)
-    args = [f"--kubeconfig={kubeconfig}", f"--status-file={status_file}", f"--apiserver-port={state.load()['port']}",
-            f"--work-dir={work_dir}"]
-    return start_supervisor(state, NAME, "testworld.endpoint_pickers", args,
-                            supervisor_ready(status_file, time.time()), timeout, info={"status_file": str(status_file)})
+    return up_reconciler(state, NAME, "testworld.endpoint_pickers", "endpoint-picker", "each endpoint picker runs in a private network namespace", SUBJECT,
+                         POLL_INTERVAL, timeout, args=(f"--apiserver-port={state.load()['port']}",), work_dir=True)
 
 
 def down(state: State) -> None:

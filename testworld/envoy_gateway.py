@@ -76,10 +76,10 @@ import time
 from pathlib import Path
 
 from testworld import controlplane
-from testworld.base import State, TestWorldError, chart_version_problem, free_port, stop_process
+from testworld.base import State, TestWorldError, chart_version_problem, free_port, require_tools, stop_process
 from testworld.gobuild import binary, build, pinned_version
 from testworld.netns import (NamespacedProcess, WebhookForwarder, bridge, extension_server_port, http_get, listen,
-                             namespaced_argv, require_tools)
+                             namespaced_argv)
 from testworld.supervision import (Kubernetes, run_parser, run_until_signalled, start_supervisor, status_ready,
                                    supervisor_status, write_status)
 

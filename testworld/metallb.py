@@ -47,9 +47,9 @@ import time
 from pathlib import Path
 
 from testworld import controlplane
-from testworld.base import State, TestWorldError, alive, free_port, log, stop_process
+from testworld.base import State, TestWorldError, alive, free_port, log, require_tools, stop_process
 from testworld.gobuild import binary, build, module_dir
-from testworld.netns import NamespacedProcess, bridge, http_get, listen, namespaced_argv, require_tools
+from testworld.netns import NamespacedProcess, bridge, http_get, listen, namespaced_argv
 from testworld.supervision import (run_parser, run_until_signalled, start_supervisor, status_ready, supervisor_status,
                                    write_status)
 

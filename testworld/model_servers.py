@@ -43,16 +43,13 @@ import json
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
-from testworld import controlplane
-from testworld.base import State, alive, flag_value, log, stop_process
-from testworld.gobuild import binary, build
-from testworld.netns import LOOPBACK, NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv, \
-    require_tools
-from testworld.supervision import (Kubernetes, reconcile_until_stopped, run_parser, run_until_signalled,
-                                   start_supervisor, status_ready, supervisor_status)
+from testworld.base import State, flag_value, stop_process
+from testworld.gobuild import binary
+from testworld.netns import LOOPBACK, NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv
+from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_ready, run_parser,
+                                   run_until_signalled, supervisor_status, up_reconciler)
 
 NAME = "model-servers"
 BINARY = "llm-d-inference-sim"
@@ -60,7 +57,6 @@ SUBJECT = "/O=system:masters/CN=system:testworld:model-servers"
 SELECTOR = "llm-d.ai/inference-serving=true"
 ARGS_ANNOTATION = "testworld.tokenlabs.io/simulator-args"
 POLL_INTERVAL = 1.0
-READY_PHASE = "ready"
 # The engines' default serving ports (vLLM and trtllm-serve 8000, SGLang 30000) when the command line names none.
 DEFAULT_PORTS = {"vllm": 8000, "sglang": 30000, "trtllm": 8000}
 # A latency model in the range of one GB10 serving an 8B model (about 25 ms to the first token of a short prompt,
@@ -233,25 +229,13 @@ def run(argv=None) -> int:
 # --- the component ----------------------------------------------------------------------------------------------
 
 def supervisor_ready(status_file: Path, started: float):
-    return status_ready(status_file, started, (READY_PHASE,))
+    return reconciler_ready(status_file, started)
 
 
 def up(state: State, timeout: float = 60.0) -> dict:
     """Start the supervisor (building the simulator once); already running and ready: nothing is done."""
-    status_file = state.root / f"{NAME}.status.json"
-    current = state.load_component(NAME)
-    if alive(current.get("pid"), current.get("binary") or "") and \
-            supervisor_ready(status_file, time.time() - 3 * POLL_INTERVAL)()[0]:
-        log(f"already running (pid {current['pid']})", NAME)
-        return current
-    stop_process(state, NAME)
-    status_file.unlink(missing_ok=True)
-    build(["inference-sim"])
-    require_tools(("unshare", "ip"), "each model server runs in a private network namespace")
-    kubeconfig = controlplane.identity_kubeconfig(state, NAME, SUBJECT)
-    args = [f"--kubeconfig={kubeconfig}", f"--status-file={status_file}"]
-    return start_supervisor(state, NAME, "testworld.model_servers", args, supervisor_ready(status_file, time.time()),
-                            timeout, info={"status_file": str(status_file)})
+    return up_reconciler(state, NAME, "testworld.model_servers", "inference-sim", "each model server runs in a private network namespace", SUBJECT,
+                         POLL_INTERVAL, timeout, work_dir=False)
 
 
 def down(state: State) -> None:

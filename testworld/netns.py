@@ -23,7 +23,6 @@ import ctypes
 import ipaddress
 import os
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -111,13 +110,6 @@ def webhook_endpoint(service: dict, port: int, container_ports: dict | None = No
 
 
 # --- the component ----------------------------------------------------------------------------------------------
-
-def require_tools(tools, why: str) -> None:
-    """Each of ``tools`` is on the PATH, or an error says which is missing and ``why`` it is needed."""
-    for tool in tools:
-        if not shutil.which(tool):
-            raise TestWorldError(f"`{tool}` is missing: {why}")
-
 
 def extension_server_port(state: State) -> int:
     """The host loopback port of the AI Gateway extension server in this state directory (picked once, recorded

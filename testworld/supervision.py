@@ -11,7 +11,10 @@ run ...``, that ``up`` starts and ``down`` stops by pid. This module holds that 
   SIGINT (:func:`run_until_signalled`);
 - its reads of the API server (:class:`Kubernetes`);
 - its phase, written to ``<state>/<component>.status.json`` (:func:`write_status`), which ``up`` and ``status``
-  read (:func:`status_ready`, :func:`start_supervisor`, :func:`supervisor_status`).
+  read (:func:`status_ready`, :func:`start_supervisor`, :func:`supervisor_status`);
+- the whole ``up`` of a supervisor of many children, one per pod, pool or Gateway, each in a private network
+  namespace, reconciled every few seconds (:func:`reconcile_until_stopped`, :func:`up_reconciler`): the model
+  servers, the endpoint pickers, the AI Gateway's ext_proc.
 
 It is a module of its own, not part of :mod:`testworld.netns`, because it is a separate concern: the Kuadrant
 operators are supervised the same way but run in no network namespace, while everything that makes a private
@@ -30,7 +33,9 @@ import sys
 import time
 from pathlib import Path
 
-from testworld.base import State, process_status, start_process
+from testworld import controlplane
+from testworld.base import State, alive, log, process_status, require_tools, start_process, stop_process
+from testworld.gobuild import build
 
 PR_SET_PDEATHSIG = 1
 # The C library: prctl here, setns in testworld.netns.
@@ -152,6 +157,35 @@ def status_ready(status_file: Path, started: float, phases, describe=None):
         detail = describe(status) if describe else status.get("detail", "")
         return fresh and status.get("phase") in phases, f"phase {status.get('phase')}: {detail}"
     return check
+
+
+def reconciler_ready(status_file: Path, started: float):
+    """Readiness of a supervisor run by :func:`reconcile_until_stopped`: phase ``ready``."""
+    return status_ready(status_file, started, ("ready",))
+
+
+def up_reconciler(state: State, name: str, module: str, component: str, why_netns: str, subject: str,
+                  interval: float, timeout: float, args: tuple = (), work_dir: bool = False) -> dict:
+    """``up`` of a supervisor of many children (``python -m <module> run``): already running and ready, nothing is
+    done; otherwise the Go binary ``component`` is built once and the supervisor started with its own identity
+    (``subject``), ``--kubeconfig`` and ``--status-file`` (and ``--work-dir <state>/<name>``) before ``args``."""
+    status_file = state.root / f"{name}.status.json"
+    current = state.load_component(name)
+    if alive(current.get("pid"), current.get("binary") or "") and \
+            reconciler_ready(status_file, time.time() - 3 * interval)()[0]:
+        log(f"already running (pid {current['pid']})", name)
+        return current
+    stop_process(state, name)
+    status_file.unlink(missing_ok=True)
+    build([component])
+    require_tools(("unshare", "ip"), why_netns)
+    kubeconfig = controlplane.identity_kubeconfig(state, name, subject)
+    argv = [f"--kubeconfig={kubeconfig}", f"--status-file={status_file}"]
+    if work_dir:
+        (state.root / name).mkdir(parents=True, exist_ok=True)
+        argv.append(f"--work-dir={state.root / name}")
+    return start_supervisor(state, name, module, argv + list(args), reconciler_ready(status_file, time.time()),
+                            timeout, info={"status_file": str(status_file)})
 
 
 def start_supervisor(state: State, name: str, module: str, args: list[str], ready, timeout: float,

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from testworld import netns
+from testworld import base, netns
 from testworld.base import State, TestWorldError, free_port
 
 
@@ -109,9 +109,9 @@ def test_a_bridge_forwards_each_connection_until_its_listener_is_closed():
 
 
 def test_missing_tools_are_named_with_the_reason():
-    netns.require_tools(("sh",), "never raised")
+    base.require_tools(("sh",), "never raised")
     with pytest.raises(TestWorldError, match=r"^`no-such-tool-here` is missing: it runs in a namespace$"):
-        netns.require_tools(("sh", "no-such-tool-here"), "it runs in a namespace")
+        base.require_tools(("sh", "no-such-tool-here"), "it runs in a namespace")
 
 
 def test_the_extension_port_is_picked_once_per_state_directory(tmp_path):
