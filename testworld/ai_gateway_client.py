@@ -109,8 +109,8 @@ def process(port: int, body: dict | bytes, headers: dict, backend: str, route: s
             if answer.HasField("immediate_response"):
                 return _immediate(result, answer)
             result.request_headers.update(_set_headers(_common(answer, "request_headers")))
-            answer = router.send(ext_proc.ProcessingRequest(request_body=ext_proc.HttpBody(body=payload,
-                                                                                            end_of_stream=True)))
+            whole_body = ext_proc.HttpBody(body=payload, end_of_stream=True)
+            answer = router.send(ext_proc.ProcessingRequest(request_body=whole_body))
             if answer.HasField("immediate_response"):
                 return _immediate(result, answer)
             result.request_headers.update(_set_headers(_common(answer, "request_body")))

@@ -33,7 +33,7 @@ from pathlib import Path
 from testworld.base import State, free_port, stop_process
 from testworld.gobuild import binary
 from testworld.netns import NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv
-from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_ready, run_parser,
+from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_parser, reconciler_ready,
                                    run_until_signalled, supervisor_status, up_reconciler)
 
 NAME = "ai-gateway-extproc"
@@ -191,10 +191,8 @@ class Supervisor:
 
 
 def run(argv=None) -> int:
-    parser, p_run = run_parser(__doc__, "run the AI Gateway's extproc per Gateway (see the module docstring)")
-    p_run.add_argument("--kubeconfig", type=Path, required=True)
-    p_run.add_argument("--status-file", type=Path, required=True)
-    p_run.add_argument("--work-dir", type=Path, required=True, help="where the filter configs are copied")
+    parser, _p_run = reconciler_parser(__doc__, "run the AI Gateway's extproc per Gateway (see the module docstring)",
+                                       "where the filter configs are copied")
     supervisor = Supervisor(parser.parse_args(argv))
     return run_until_signalled(supervisor, supervisor.stop_all)
 
@@ -207,8 +205,9 @@ def supervisor_ready(status_file: Path, started: float):
 
 def up(state: State, timeout: float = 120.0) -> dict:
     """Start the supervisor (building the extproc once); already running and ready: nothing is done."""
-    return up_reconciler(state, NAME, "testworld.ai_gateway_extproc", "ai-gateway-extproc", "each extproc runs in a private network namespace", SUBJECT,
-                         POLL_INTERVAL, timeout, work_dir=True)
+    return up_reconciler(state, NAME, "testworld.ai_gateway_extproc", "ai-gateway-extproc",
+                         "each extproc runs in a private network namespace", SUBJECT, POLL_INTERVAL, timeout,
+                         work_dir=True)
 
 
 def down(state: State) -> None:

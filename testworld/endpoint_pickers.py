@@ -56,7 +56,7 @@ from pathlib import Path
 from testworld.base import State, flag_value, free_port, stop_process
 from testworld.gobuild import binary
 from testworld.netns import LOOPBACK, NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv
-from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_ready, run_parser,
+from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_parser, reconciler_ready,
                                    run_until_signalled, supervisor_status, up_reconciler)
 
 NAME = "endpoint-pickers"
@@ -272,11 +272,9 @@ class Supervisor:
 
 
 def run(argv=None) -> int:
-    parser, p_run = run_parser(__doc__, "run an endpoint picker per InferencePool (see the module docstring)")
-    p_run.add_argument("--kubeconfig", type=Path, required=True)
-    p_run.add_argument("--status-file", type=Path, required=True)
+    parser, p_run = reconciler_parser(__doc__, "run an endpoint picker per InferencePool (see the module docstring)",
+                                      "where the pools' plugin configs are copied")
     p_run.add_argument("--apiserver-port", type=int, required=True)
-    p_run.add_argument("--work-dir", type=Path, required=True, help="where the pools' plugin configs are copied")
     supervisor = Supervisor(parser.parse_args(argv))
     return run_until_signalled(supervisor, supervisor.stop_all)
 
@@ -289,8 +287,9 @@ def supervisor_ready(status_file: Path, started: float):
 
 def up(state: State, timeout: float = 120.0) -> dict:
     """Start the supervisor (building the picker once); already running and ready: nothing is done."""
-    return up_reconciler(state, NAME, "testworld.endpoint_pickers", "endpoint-picker", "each endpoint picker runs in a private network namespace", SUBJECT,
-                         POLL_INTERVAL, timeout, args=(f"--apiserver-port={state.load()['port']}",), work_dir=True)
+    return up_reconciler(state, NAME, "testworld.endpoint_pickers", "endpoint-picker",
+                         "each endpoint picker runs in a private network namespace", SUBJECT, POLL_INTERVAL, timeout,
+                         args=(f"--apiserver-port={state.load()['port']}",), work_dir=True)
 
 
 def down(state: State) -> None:

@@ -48,7 +48,7 @@ from pathlib import Path
 from testworld.base import State, flag_value, stop_process
 from testworld.gobuild import binary
 from testworld.netns import LOOPBACK, NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv
-from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_ready, run_parser,
+from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_parser, reconciler_ready,
                                    run_until_signalled, supervisor_status, up_reconciler)
 
 NAME = "model-servers"
@@ -217,9 +217,7 @@ class Supervisor:
 
 
 def run(argv=None) -> int:
-    parser, p_run = run_parser(__doc__, "serve every model pod with a simulator (see the module docstring)")
-    p_run.add_argument("--kubeconfig", type=Path, required=True)
-    p_run.add_argument("--status-file", type=Path, required=True)
+    parser, p_run = reconciler_parser(__doc__, "serve every model pod with a simulator (see the module docstring)")
     p_run.add_argument("--simulator-arg", action="append", default=[],
                        help="a simulator flag for every pod, replacing the default latency model (repeatable)")
     supervisor = Supervisor(parser.parse_args(argv))
@@ -234,8 +232,9 @@ def supervisor_ready(status_file: Path, started: float):
 
 def up(state: State, timeout: float = 60.0) -> dict:
     """Start the supervisor (building the simulator once); already running and ready: nothing is done."""
-    return up_reconciler(state, NAME, "testworld.model_servers", "inference-sim", "each model server runs in a private network namespace", SUBJECT,
-                         POLL_INTERVAL, timeout, work_dir=False)
+    return up_reconciler(state, NAME, "testworld.model_servers", "inference-sim",
+                         "each model server runs in a private network namespace", SUBJECT, POLL_INTERVAL, timeout,
+                         work_dir=False)
 
 
 def down(state: State) -> None:

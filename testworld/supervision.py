@@ -159,6 +159,17 @@ def status_ready(status_file: Path, started: float, phases, describe=None):
     return check
 
 
+def reconciler_parser(doc: str, help_text: str, work_dir_help: str | None = None):
+    """:func:`run_parser` with the options :func:`up_reconciler` passes (``--kubeconfig``, ``--status-file`` and,
+    with ``work_dir_help``, ``--work-dir``)."""
+    parser, p_run = run_parser(doc, help_text)
+    p_run.add_argument("--kubeconfig", type=Path, required=True)
+    p_run.add_argument("--status-file", type=Path, required=True)
+    if work_dir_help:
+        p_run.add_argument("--work-dir", type=Path, required=True, help=work_dir_help)
+    return parser, p_run
+
+
 def reconciler_ready(status_file: Path, started: float):
     """Readiness of a supervisor run by :func:`reconcile_until_stopped`: phase ``ready``."""
     return status_ready(status_file, started, ("ready",))

@@ -306,7 +306,7 @@ def identity_headers(control_plane, converged):
     request): the real Authorino, with the AuthConfig kuadrant-operator generated from the collection's AuthPolicy."""
     up = component(control_plane, "up", "authorino")
     assert up.returncode == 0, up.stderr[-3000:]
-    generated = wait_for(lambda: kuadrant_outputs.authconfig(lambda *a: control_plane.kubectl_json(*a),
+    generated = wait_for(lambda: kuadrant_outputs.authconfig(control_plane.kubectl_json,
                                                              "kuadrant-system", NS, "llm-inference"), 60,
                          "the AuthConfig kuadrant-operator generates", control_plane)
     name = generated["metadata"]["name"]
@@ -376,9 +376,8 @@ def test_the_ai_gateway_data_plane_routes_by_model_and_labels_tokens_per_tenant(
              "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]}
     events = b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in (
         chunk, dict(chunk, choices=[], usage={"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12})))
-    streamed = process(extproc["ext_proc"], {"model": model, "stream": True, "messages": [{"role": "user",
-                                                                                         "content": "hi"}]},
-                       {"x-request-id": "r-3", **identity_headers},
+    question = {"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    streamed = process(extproc["ext_proc"], question, {"x-request-id": "r-3", **identity_headers},
                        backend, f"{NS}/llm-inference", "127.0.0.1:8000", events + b"data: [DONE]\n\n", sse=True)
     assert json.loads(streamed.upstream_body)["stream_options"] == {"include_usage": True}, streamed
     wait_for(lambda: token_series().get("output") == 8, 20, "the streamed usage in the token metric", control_plane)
