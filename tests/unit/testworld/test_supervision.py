@@ -109,3 +109,13 @@ def test_the_reconcile_loop_writes_each_pass_logs_problems_once_and_stops_its_ch
     assert logged == ["ns/c: off loopback", "pass failed: API server gone"]
     assert statuses[1]["phase"] == "ready" and statuses[1]["detail"] == "1 pod(s)"
     assert final["phase"] == "failed" and final["detail"] == "API server gone" and fake.stopped
+
+
+def test_the_reconcilers_command_line_has_what_up_reconciler_passes():
+    parser, p_run = supervision.reconciler_parser("doc", "help", "where configs go")
+    p_run.add_argument("--apiserver-port", type=int, required=True)
+    args = parser.parse_args(["run", "--kubeconfig=/k", "--status-file=/s", "--work-dir=/w", "--apiserver-port=6443"])
+    assert (str(args.kubeconfig), str(args.status_file), str(args.work_dir), args.apiserver_port) == \
+        ("/k", "/s", "/w", 6443)
+    plain, _p_run = supervision.reconciler_parser("doc", "help")
+    assert not hasattr(plain.parse_args(["run", "--kubeconfig=/k", "--status-file=/s"]), "work_dir")
