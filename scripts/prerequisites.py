@@ -31,10 +31,13 @@ CONTROL_PLANE_STAGES = {"integration", "conformance", "demo"}
 PLATFORM_STAGES = {"integration", "demo"}
 # Debian packages -> (why, a file the build needs from the package or None, the stages that need it).
 DEBIAN_PACKAGES = {
-    "redis-server": ("Limitador's Redis storage in the quota conformance tests", None, {"conformance"}),
+    # The quota harness (Rust) counts on Redis in the conformance tests and behind the gateway stand-in of the
+    # integration tests (testworld/gateway.py).
+    "redis-server": ("Limitador's Redis storage (quota conformance tests, the gateway stand-in)", None,
+                     {"conformance", "integration"}),
     "libclang-dev": ("bindgen (librocksdb-sys, a dependency of the limitador crate) loads libclang.so",
-                     re.compile(r"/libclang(-[0-9.]+)?\.so$"), {"conformance"}),
-    "g++": ("RocksDB's C++ sources in the limitador crate's default features", None, {"conformance"}),
+                     re.compile(r"/libclang(-[0-9.]+)?\.so$"), {"conformance", "integration"}),
+    "g++": ("RocksDB's C++ sources in the limitador crate's default features", None, {"conformance", "integration"}),
     "prometheus": ("the Prometheus server and promtool the usage report's tests query", None, {"integration"}),
 }
 
@@ -136,8 +139,9 @@ def check(stages: list[str], install: bool) -> list[str]:
         if os.geteuid() != 0:
             problems.append("the platform's controllers (python -m testworld up platform) need root: they run in "
                             "private mount and network namespaces (unshare) and bind-mount /certs; run as root")
-    if "conformance" in stages:
-        check_command("cargo", "builds testworld/rust/quota_harness, wasm-shim's CEL crate over Limitador's library", problems)
+    if {"conformance", "integration"}.intersection(stages):
+        check_command("cargo", "builds testworld/rust/quota_harness, wasm-shim's CEL crate over Limitador's library "
+                      "(the quota conformance tests, the gateway stand-in)", problems)
     check_packages(install, problems, stages)
     return problems
 

@@ -12,6 +12,11 @@
                                                    endpoint-pickers (GAIE v1.5.0's picker per InferencePool);
                                                    ai-gateway-extproc (the AI Gateway's ext_proc server per
                                                    Gateway, from its Envoy pods' sidecar and filter config);
+                                                   gateway (the stand-in for Envoy's filter chain: the Gateway's
+                                                   listeners on 127.0.0.1, calling Authorino, the quota harness,
+                                                   the extproc, the pickers and the model servers);
+                                                   speech-servers (a text-to-speech stand-in on each service
+                                                   pod's IP: /v1/audio/speech answers a WAV);
                                                    "cluster" = the control plane, scheduler, controller-manager,
                                                    KWOK and the NVIDIA stand-ins; "platform" = metallb,
                                                    envoy-gateway, ai-gateway and kuadrant (each waits for the
@@ -39,8 +44,8 @@ import sys
 from pathlib import Path
 
 from testworld import (ai_gateway, ai_gateway_extproc, authorino, controller_manager, controlplane, device_plugin,
-                       endpoint_pickers, envoy_gateway, gobuild, gpu_operator, kuadrant, kwok, metallb, model_servers,
-                       scheduler)
+                       endpoint_pickers, envoy_gateway, gateway, gobuild, gpu_operator, kuadrant, kwok, metallb,
+                       model_servers, scheduler, speech_servers)
 from testworld.base import State, TestWorldError, log, state_dir_from_env
 
 # Start order; `down` stops them in reverse (everything else watches the control plane).
@@ -60,12 +65,17 @@ COMPONENTS = {"controlplane": controlplane, "kube-scheduler": scheduler, "kube-c
               "kuadrant": kuadrant,
               # llm-d-inference-sim behind every model pod, on the pod's loopback IP and port (not part of "cluster").
               "model-servers": model_servers,
+              # A text-to-speech stand-in on every service pod's IP (the engine needs a GPU; not part of "cluster").
+              "speech-servers": speech_servers,
               # The real GAIE v1.5.0 endpoint picker per InferencePool, with the chart's configuration (not part of
               # "cluster").
               "endpoint-pickers": endpoint_pickers,
               # The real AI Gateway ext_proc server per Gateway, as its Envoy pods' sidecar runs it, with the filter
               # config the controller wrote (not part of "platform").
-              "ai-gateway-extproc": ai_gateway_extproc}
+              "ai-gateway-extproc": ai_gateway_extproc,
+              # The stand-in for Envoy's filter chain on the Gateways' listeners, calling the real components above
+              # in Envoy's order (not part of "platform").
+              "gateway": gateway}
 # The cluster behind the API server: scheduler, controllers, simulated nodes, the GPU as the device plugin offers it
 # and the RuntimeClass the GPU Operator creates.
 CLUSTER = ("controlplane", "kube-scheduler", "kube-controller-manager", "kwok", "device-plugin", "gpu-operator")

@@ -92,59 +92,106 @@ def _common(response, phase: str):
     return getattr(response, phase).response
 
 
+class Conversation:
+    """One request's conversation with the extproc at ``127.0.0.1:<port>``, phase by phase, in the order Envoy's
+    filters have it (a gateway calls each phase when its request gets there); :attr:`exchange` collects what the
+    extproc answered. An immediate response ends it: :attr:`Exchange.status` is set and later phases do nothing."""
+
+    def __init__(self, port: int, timeout: float = 10.0):
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.timeout = timeout
+        self.router = _Stream(self.channel, timeout)
+        self.exchange = Exchange()
+        self.headers: dict = {}
+
+    @property
+    def ended(self) -> bool:
+        return self.exchange.status is not None
+
+    def request(self, headers: dict, payload: bytes) -> Exchange:
+        """Router stream: the request headers, then the whole body (BUFFERED; none for a request without one);
+        what the extproc set is added to the headers the upstream stream sends."""
+        self.headers = dict(headers)
+        answer = self.router.send(ext_proc.ProcessingRequest(request_headers=ext_proc.HttpHeaders(
+            headers=_header_map(self.headers), end_of_stream=not payload)))
+        if answer.HasField("immediate_response"):
+            return _immediate(self.exchange, answer)
+        self.exchange.request_headers.update(_set_headers(_common(answer, "request_headers")))
+        if not payload:  # a request without a body (GET /v1/models): Envoy sends no body message
+            self.headers.update(self.exchange.request_headers)
+            return self.exchange
+        answer = self.router.send(ext_proc.ProcessingRequest(request_body=ext_proc.HttpBody(body=payload,
+                                                                                            end_of_stream=True)))
+        if answer.HasField("immediate_response"):
+            return _immediate(self.exchange, answer)
+        self.exchange.request_headers.update(_set_headers(_common(answer, "request_body")))
+        self.headers.update(self.exchange.request_headers)
+        return self.exchange
+
+    def upstream(self, endpoint: str, backend: str, route: str, headers: dict | None = None) -> Exchange:
+        """The upstream stream, once the route and endpoint are chosen: the request headers (``headers`` added to
+        what the router stream left) with the route rule's backend name and the AIGatewayRoute's name."""
+        if self.ended:
+            return self.exchange
+        current = {**self.headers, **(headers or {}), DESTINATION: endpoint}
+        attributes = struct_pb2.Struct()
+        attributes.update({BACKEND_ATTRIBUTE: backend, ROUTE_ATTRIBUTE: route})
+        stream = _Stream(self.channel, self.timeout)
+        try:
+            answer = stream.send(ext_proc.ProcessingRequest(
+                request_headers=ext_proc.HttpHeaders(headers=_header_map(current), end_of_stream=False),
+                attributes={ATTRIBUTES_KEY: attributes}))
+            if answer.HasField("immediate_response"):
+                return _immediate(self.exchange, answer)
+            common = _common(answer, "request_headers")
+            self.exchange.upstream_headers.update(_set_headers(common))
+            if common.status == ext_proc.CommonResponse.CONTINUE_AND_REPLACE:
+                self.exchange.upstream_body = common.body_mutation.body
+        finally:
+            stream.close()
+        return self.exchange
+
+    def response_headers(self, status: int, content_type: str) -> None:
+        if not self.ended:
+            self.router.send(ext_proc.ProcessingRequest(response_headers=ext_proc.HttpHeaders(
+                headers=_header_map({":status": str(status), "content-type": content_type}), end_of_stream=False)))
+
+    def response_body(self, chunk: bytes, end: bool) -> None:
+        """One piece of the response body (the whole body, or one SSE event), ``end`` on the last."""
+        if self.ended:
+            return
+        piece = ext_proc.HttpBody(body=chunk, end_of_stream=end)
+        answer = self.router.send(ext_proc.ProcessingRequest(response_body=piece))
+        if answer.HasField("dynamic_metadata"):
+            self.exchange.response_metadata.update(json_format.MessageToDict(answer.dynamic_metadata))
+
+    def close(self) -> None:
+        self.router.close()
+        self.channel.close()
+
+
 def process(port: int, body: dict | bytes, headers: dict, backend: str, route: str, endpoint: str,
             response_body: bytes, response_status: int = 200, path: str = "/v1/chat/completions",
             sse: bool = False, timeout: float = 10.0) -> Exchange:
-    """One request through the extproc at ``127.0.0.1:<port>``; ``response_body`` is what the model server answered
-    (for ``sse``, its ``data:`` events, sent one message per event)."""
+    """One whole request through the extproc at ``127.0.0.1:<port>``; ``response_body`` is what the model server
+    answered (for ``sse``, its ``data:`` events, sent one message per event)."""
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
     current = {":method": "POST", ":path": path, ":authority": "gateway.test", ":scheme": "http",
                "content-type": "application/json", "content-length": str(len(payload)), **headers}
-    result = Exchange()
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        router = _Stream(channel, timeout)
-        try:
-            answer = router.send(ext_proc.ProcessingRequest(request_headers=ext_proc.HttpHeaders(
-                headers=_header_map(current), end_of_stream=False)))
-            if answer.HasField("immediate_response"):
-                return _immediate(result, answer)
-            result.request_headers.update(_set_headers(_common(answer, "request_headers")))
-            whole_body = ext_proc.HttpBody(body=payload, end_of_stream=True)
-            answer = router.send(ext_proc.ProcessingRequest(request_body=whole_body))
-            if answer.HasField("immediate_response"):
-                return _immediate(result, answer)
-            result.request_headers.update(_set_headers(_common(answer, "request_body")))
-            current.update(result.request_headers)
-            current[DESTINATION] = endpoint
-            attributes = struct_pb2.Struct()
-            attributes.update({BACKEND_ATTRIBUTE: backend, ROUTE_ATTRIBUTE: route})
-            upstream = _Stream(channel, timeout)
-            try:
-                answer = upstream.send(ext_proc.ProcessingRequest(
-                    request_headers=ext_proc.HttpHeaders(headers=_header_map(current), end_of_stream=False),
-                    attributes={ATTRIBUTES_KEY: attributes}))
-                if answer.HasField("immediate_response"):
-                    return _immediate(result, answer)
-                common = _common(answer, "request_headers")
-                result.upstream_headers.update(_set_headers(common))
-                if common.status == ext_proc.CommonResponse.CONTINUE_AND_REPLACE:
-                    result.upstream_body = common.body_mutation.body
-            finally:
-                upstream.close()
-            content_type = "text/event-stream" if sse else "application/json"
-            router.send(ext_proc.ProcessingRequest(response_headers=ext_proc.HttpHeaders(
-                headers=_header_map({":status": str(response_status), "content-type": content_type}),
-                end_of_stream=False)))
-            chunks = [event + b"\n\n" for event in response_body.split(b"\n\n") if event.strip()] if sse \
-                else [response_body]
-            for index, chunk in enumerate(chunks):
-                answer = router.send(ext_proc.ProcessingRequest(response_body=ext_proc.HttpBody(
-                    body=chunk, end_of_stream=index == len(chunks) - 1)))
-                if answer.HasField("dynamic_metadata"):
-                    result.response_metadata.update(json_format.MessageToDict(answer.dynamic_metadata))
-        finally:
-            router.close()
-    return result
+    conversation = Conversation(port, timeout)
+    try:
+        if conversation.request(current, payload).status is not None:
+            return conversation.exchange
+        if conversation.upstream(endpoint, backend, route).status is not None:
+            return conversation.exchange
+        conversation.response_headers(response_status, "text/event-stream" if sse else "application/json")
+        chunks = [event + b"\n\n" for event in response_body.split(b"\n\n") if event.strip()] if sse \
+            else [response_body]
+        for index, chunk in enumerate(chunks):
+            conversation.response_body(chunk, index == len(chunks) - 1)
+    finally:
+        conversation.close()
+    return conversation.exchange
 
 
 def _immediate(result: Exchange, answer) -> Exchange:

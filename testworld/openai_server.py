@@ -76,10 +76,11 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, {"error": {"message": "not found"}})
         if not authorized:
             return self._send(401, {"error": {"message": "missing key"}})
-        if self.config["status"] != 200:
-            return self._send(self.config["status"], {"error": {"message": "configured failure"}})
+        # An unknown model is the gateway's 404 (no engine is involved); a configured failure is the engine's.
         if body.get("model") not in self.config["models"]:
             return self._send(404, {"error": {"message": "model %s not served" % body.get("model")}})
+        if self.config["status"] != 200:
+            return self._send(self.config["status"], {"error": {"message": "configured failure"}})
         prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
         prompt_tokens = len(prompt.split())
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)

@@ -89,7 +89,13 @@ class QuotaHarness:
         return self.call(op="route", request=request)
 
     def request(self, request: dict, identity: dict | None, response: dict | None = None) -> dict:
+        """The request's limit actions; without ``response``, those that wait for it are left and the answer's
+        ``deferred`` says where they begin (for :meth:`respond`)."""
         return self.call(op="request", request=request, identity=identity, response=response)
+
+    def respond(self, request: dict, identity: dict | None, response: dict, deferred: int) -> dict:
+        """The actions a request-phase call left (from ``deferred``), on the response (``content_type``, ``body``)."""
+        return self.call(op="request", request=request, identity=identity, response=response, resume=deferred)
 
     def counters(self, namespace: str) -> list:
         return self.call(op="counters", namespace=namespace)["counters"]

@@ -175,11 +175,12 @@ def reconciler_ready(status_file: Path, started: float):
     return status_ready(status_file, started, ("ready",))
 
 
-def up_reconciler(state: State, name: str, module: str, component: str, why_netns: str, subject: str,
+def up_reconciler(state: State, name: str, module: str, component: str | None, why_netns: str | None, subject: str,
                   interval: float, timeout: float, args: tuple = (), work_dir: bool = False) -> dict:
     """``up`` of a supervisor of many children (``python -m <module> run``): already running and ready, nothing is
-    done; otherwise the Go binary ``component`` is built once and the supervisor started with its own identity
-    (``subject``), ``--kubeconfig`` and ``--status-file`` (and ``--work-dir <state>/<name>``) before ``args``."""
+    done; otherwise the Go binary ``component`` is built once (None: the children are Python) and the supervisor
+    started with its own identity (``subject``), ``--kubeconfig`` and ``--status-file`` (and ``--work-dir
+    <state>/<name>``) before ``args``; ``why_netns`` says why ``unshare`` and ``ip`` are needed (None: they are not)."""
     status_file = state.root / f"{name}.status.json"
     current = state.load_component(name)
     if alive(current.get("pid"), current.get("binary") or "") and \
@@ -188,8 +189,10 @@ def up_reconciler(state: State, name: str, module: str, component: str, why_netn
         return current
     stop_process(state, name)
     status_file.unlink(missing_ok=True)
-    build([component])
-    require_tools(("unshare", "ip"), why_netns)
+    if component:
+        build([component])
+    if why_netns:
+        require_tools(("unshare", "ip"), why_netns)
     kubeconfig = controlplane.identity_kubeconfig(state, name, subject)
     argv = [f"--kubeconfig={kubeconfig}", f"--status-file={status_file}"]
     if work_dir:

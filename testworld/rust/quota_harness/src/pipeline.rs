@@ -140,7 +140,14 @@ pub(crate) enum Op {
     Configure { plugin: Plugin, limits: Vec<Limit>, storage: String },
     Eval { expression: String, #[serde(default)] attributes: Json },
     Route { request: Request },
-    Request { request: Request, identity: Option<Json>, response: Option<Response> },
+    Request {
+        request: Request,
+        identity: Option<Json>,
+        response: Option<Response>,
+        /// The `deferred` index a request-phase call answered: only the actions from there on run, on `response`.
+        #[serde(default)]
+        resume: Option<usize>,
+    },
     Counters { namespace: String },
 }
 
@@ -470,7 +477,9 @@ impl Harness {
                 }
             }
             Op::Route { request } => self.route(&request),
-            Op::Request { request, identity, response } => self.request(&request, identity.as_ref(), response.as_ref()),
+            Op::Request { request, identity, response, resume } => {
+                self.request(&request, identity.as_ref(), response.as_ref(), resume)
+            }
             Op::Counters { namespace } => match &self.limiter {
                 Some(l) => match l.counters(&Namespace::from(namespace.as_str())) {
                     Ok(c) => json!({"counters": c}),
@@ -579,8 +588,11 @@ impl Harness {
     }
 
     /// The actions of the selected set, in order; each waits for the one before it. A task whose predicate or
-    /// builder needs the response body waits for it, and so does everything after it.
-    fn request(&self, request: &Request, identity: Option<&Json>, response: Option<&Response>) -> Json {
+    /// builder needs the response body waits for it, and so does everything after it. Without a response, the
+    /// answer's `deferred` is the index of the first waiting action: a later call with that `resume` and the
+    /// response runs the rest (a gateway answers the client in between; wasm-shim keeps the tasks in the filter).
+    fn request(&self, request: &Request, identity: Option<&Json>, response: Option<&Response>,
+               resume: Option<usize>) -> Json {
         let Some(limiter) = &self.limiter else { return json!({"error": "not configured"}) };
         let request_ctx = cel_env::context(&attributes(request, identity, None));
         let set = match self.select(request, &request_ctx) {
@@ -591,7 +603,13 @@ impl Harness {
         let mut calls = Vec::new();
         let mut errors = Vec::new();
         let mut deferred = set.actions.len();
-        for (i, action) in set.actions.iter().enumerate() {
+        let request_phase = if let Some(from) = resume {
+            deferred = from.min(set.actions.len());
+            &set.actions[..0]
+        } else {
+            &set.actions[..]
+        };
+        for (i, action) in request_phase.iter().enumerate() {
             let service = self.service(action);
             if service.kind == "auth" {
                 match cel_env::predicate(&conjunction(&action.predicates), &request_ctx) {
@@ -627,7 +645,9 @@ impl Harness {
             }
         }
         if deferred < set.actions.len() {
-            let Some(response) = response else { return json!({"status": 200, "calls": calls, "errors": errors}) };
+            let Some(response) = response else {
+                return json!({"status": 200, "calls": calls, "errors": errors, "deferred": deferred})
+            };
             let response_ctx = cel_env::context(&attributes(request, identity, usage_document(response)));
             for action in &set.actions[deferred..] {
                 let service = self.service(action);
