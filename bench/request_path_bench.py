@@ -36,6 +36,8 @@ MODEL = "nvidia/Llama-3.1-Nemotron-Nano-8B-v1"
 BIG = {"requests_per_minute": 10_000_000, "requests_per_day": 100_000_000, "tokens_per_minute": 1_000_000_000,
        "tokens_per_day": 10_000_000_000}
 COMPONENTS = ("authorino", "model-servers", "endpoint-pickers", "ai-gateway-extproc", "gateway")
+PHASES = ("ai_gateway_router", "wasm_action_set", "auth", "limits", "endpoint_picker", "ai_gateway_upstream",
+          "model_server_headers", "ai_gateway_response", "token_report")
 FAST = '["--time-to-first-token=0ms","--inter-token-latency=0ms"]'
 
 
@@ -75,7 +77,12 @@ def run(url: str, headers: dict, concurrency: int, requests: int) -> tuple[float
         with httpx.Client(timeout=60) as client:
             for _request in range(count):
                 begin = time.perf_counter()
-                answer = client.post(url, headers=headers, json=body)
+                try:
+                    answer = client.post(url, headers=headers, json=body)
+                except httpx.HTTPError as exc:
+                    with lock:
+                        failures.append(repr(exc))
+                    continue
                 elapsed = (time.perf_counter() - begin) * 1000
                 with lock:
                     (latencies.append(elapsed) if answer.status_code == 200
@@ -106,7 +113,7 @@ def main(argv=None) -> int:
                                 check=True).stdout.strip()
         world("install-crds", mirror)
         world("register-nodes", "--inventory", str(REPO / "inventory" / "example" / "hosts.yml"))
-        kubeconfig = str(STATE / "kubeconfig")
+        kubeconfig = str(STATE / "admin.kubeconfig")
         extra = STATE / "bench-tiers.json"
         extra.write_text(json.dumps({"tokenlabs_tiers": {"free": BIG}, "tokenlabs_helm_binary": str(binary("helm"))}))
         env = dict(os.environ, KUBECONFIG=kubeconfig, K8S_AUTH_KUBECONFIG=kubeconfig, TOKENLABS_MIRROR=mirror,
@@ -140,11 +147,18 @@ def main(argv=None) -> int:
         first = {"model": MODEL, "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
         wait(lambda: httpx.post(via, headers=headers, timeout=30, json=first).status_code == 200, 60,
              "a first answer through the gateway")
-        rows = []
+        rows, phases = [], {}
         for concurrency in (1, 16, 64):
             run(direct, {}, concurrency, min(args.requests, 50))  # warm-up
             direct_rps, direct_ms = run(direct, {}, concurrency, args.requests)
+            before = status("gateway").get("timings_ms") or {}
             path_rps, path_ms = run(via, headers, concurrency, args.requests)
+            after = wait(lambda: status("gateway").get("timings_ms") if (status("gateway").get("timings_ms") or {})
+                         .get("auth", {}).get("count", 0) >= (before.get("auth") or {}).get("count", 0) + args.requests
+                         else None, 10, "the gateway's timings of the run")
+            phases[concurrency] = {name: (entry["total_ms"] - (before.get(name) or {}).get("total_ms", 0.0))
+                                   / max(1, entry["count"] - (before.get(name) or {}).get("count", 0))
+                                   for name, entry in after.items()}
             rows.append((concurrency, direct_rps, direct_ms, path_rps, path_ms))
         print(f"\n{args.requests} chat completions (max_tokens 1) per row; model server with no modelled latency; "
               f"2 cores shared by the client, the gateway stand-in and every component\n")
@@ -156,6 +170,12 @@ def main(argv=None) -> int:
                                   percentile(path_ms, 99))
             print(f"| {concurrency} | {direct_rps:.0f} | {d50:.1f} / {d99:.1f} | {path_rps:.0f} | {p50:.1f} / {p99:.1f} "
                   f"| {p50 - d50:.1f} / {p99 - d99:.1f} |")
+        names = [name for name in PHASES if any(name in row for row in phases.values())]
+        print("\nMean wall time per request of each step on the path (ms; the gateway stand-in's timings_ms):\n")
+        print("| clients | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
+        for concurrency, row in phases.items():
+            print(f"| {concurrency} | " + " | ".join(f"{row.get(name, 0.0):.1f}" for name in names) + " |")
     finally:
         if not args.keep:
             world("down", "--purge")

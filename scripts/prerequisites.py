@@ -34,10 +34,11 @@ DEBIAN_PACKAGES = {
     # The quota harness (Rust) counts on Redis in the conformance tests and behind the gateway stand-in of the
     # integration tests (testworld/gateway.py).
     "redis-server": ("Limitador's Redis storage (quota conformance tests, the gateway stand-in)", None,
-                     {"conformance", "integration"}),
+                     {"conformance", "integration", "demo"}),
     "libclang-dev": ("bindgen (librocksdb-sys, a dependency of the limitador crate) loads libclang.so",
-                     re.compile(r"/libclang(-[0-9.]+)?\.so$"), {"conformance", "integration"}),
-    "g++": ("RocksDB's C++ sources in the limitador crate's default features", None, {"conformance", "integration"}),
+                     re.compile(r"/libclang(-[0-9.]+)?\.so$"), {"conformance", "integration", "demo"}),
+    "g++": ("RocksDB's C++ sources in the limitador crate's default features", None,
+            {"conformance", "integration", "demo"}),
     "prometheus": ("the Prometheus server and promtool the usage report's tests query", None, {"integration"}),
 }
 
@@ -139,7 +140,7 @@ def check(stages: list[str], install: bool) -> list[str]:
         if os.geteuid() != 0:
             problems.append("the platform's controllers (python -m testworld up platform) need root: they run in "
                             "private mount and network namespaces (unshare) and bind-mount /certs; run as root")
-    if {"conformance", "integration"}.intersection(stages):
+    if {"conformance", "integration", "demo"}.intersection(stages):
         check_command("cargo", "builds testworld/rust/quota_harness, wasm-shim's CEL crate over Limitador's library "
                       "(the quota conformance tests, the gateway stand-in)", problems)
     check_packages(install, problems, stages)

@@ -97,8 +97,10 @@ class Conversation:
     filters have it (a gateway calls each phase when its request gets there); :attr:`exchange` collects what the
     extproc answered. An immediate response ends it: :attr:`Exchange.status` is set and later phases do nothing."""
 
-    def __init__(self, port: int, timeout: float = 10.0):
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    def __init__(self, port: int, timeout: float = 10.0, channel: grpc.Channel | None = None):
+        """``channel``: a connection to the port the caller keeps (and closes); by default one of its own."""
+        self.own_channel = channel is None
+        self.channel = channel or grpc.insecure_channel(f"127.0.0.1:{port}")
         self.timeout = timeout
         self.router = _Stream(self.channel, timeout)
         self.exchange = Exchange()
@@ -167,7 +169,8 @@ class Conversation:
 
     def close(self) -> None:
         self.router.close()
-        self.channel.close()
+        if self.own_channel:
+            self.channel.close()
 
 
 def process(port: int, body: dict | bytes, headers: dict, backend: str, route: str, endpoint: str,

@@ -12,6 +12,7 @@ answers nothing until the body is complete, then a ``request_headers`` response 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 from dataclasses import dataclass, field
@@ -45,8 +46,9 @@ def _set_headers(mutation) -> dict:
 
 
 def pick(port: int, body: dict, path: str = "/v1/chat/completions", timeout: float = 10.0,
-         headers: dict | None = None) -> Pick:
-    """One request's conversation with the picker at ``127.0.0.1:<port>``."""
+         headers: dict | None = None, channel: grpc.Channel | None = None) -> Pick:
+    """One request's conversation with the picker at ``127.0.0.1:<port>`` (on ``channel``, a connection the caller
+    keeps, else on one of its own)."""
     payload = json.dumps(body).encode()
     outbox: queue.Queue = queue.Queue()
     outbox.put(ext_proc.ProcessingRequest(request_headers=ext_proc.HttpHeaders(headers=_header_map({
@@ -64,8 +66,8 @@ def pick(port: int, body: dict, path: str = "/v1/chat/completions", timeout: flo
             yield item
 
     result = Pick(endpoint=None)
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stream = ext_proc_grpc.ExternalProcessorStub(channel).Process(requests(), timeout=timeout)
+    with contextlib.nullcontext(channel) if channel else grpc.insecure_channel(f"127.0.0.1:{port}") as connection:
+        stream = ext_proc_grpc.ExternalProcessorStub(connection).Process(requests(), timeout=timeout)
         try:
             for response in stream:
                 if response.HasField("immediate_response"):

@@ -43,12 +43,17 @@ ports (the status files of ``ai-gateway-extproc`` and ``endpoint-pickers``), and
 127.0.0.1 for Limitador's counters. Each Gateway listener is served on a free port of 127.0.0.1 (``listeners`` in
 the status file: ``{"<ns>/<gateway>/<listener>": {"port": port}}``), not on the Gateway's address: two test worlds on one
 machine share the loopback. It dials nothing outside 127.0.0.0/8 (a backend address elsewhere is a 503).
+Upstream response headers go back to the client but for the hop-by-hop ones (and ``server``/``date``, its own).
+The status file's ``timings_ms`` sums the wall time of each decision on the path (``{phase: {count, total_ms}}``:
+``ai_gateway_router``, ``wasm_action_set``, ``auth``, ``limits``, ``endpoint_picker``, ``ai_gateway_upstream``,
+``model_server_headers``, ``ai_gateway_response``, ``token_report``), which ``bench/request_path_bench.py`` reads.
 
     python -m testworld.gateway run --kubeconfig K --status-file F --work-dir D --state-dir S
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import json
@@ -58,6 +63,8 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import grpc
 
 from testworld import authorino as authorino_component
 from testworld import quota_harness
@@ -285,7 +292,26 @@ class Gateway:
         self.harnesses: dict[str, tuple[str, quota_harness.QuotaHarness, threading.Lock]] = {}
         self.lock = threading.Lock()
         self._authorino: tuple[int, AuthorinoClient] | None = None
+        self._channels: dict[int, grpc.Channel] = {}
         self.ports: dict[str, dict] = {}
+        self.timings: dict[str, list] = {}  # phase -> [requests, total seconds]
+
+    @contextlib.contextmanager
+    def timed(self, phase: str):
+        """Add the block's wall time to ``phase`` (:data:`PHASES`; the status file's ``timings_ms``)."""
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self.lock:
+                entry = self.timings.setdefault(phase, [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.perf_counter() - begin
+
+    def timings_ms(self) -> dict:
+        with self.lock:
+            return {phase: {"count": count, "total_ms": round(total * 1000, 3)}
+                    for phase, (count, total) in sorted(self.timings.items())}
 
     # the servers ------------------------------------------------------------------------------------------------
     def _read_ports(self) -> None:
@@ -320,6 +346,14 @@ class Gateway:
                 self._authorino = (port, AuthorinoClient(port))
             return self._authorino[1]
 
+    def channel(self, port: int) -> grpc.Channel:
+        """The gRPC connection to an ext_proc server on ``127.0.0.1:<port>``, kept open and shared by the request
+        threads (as Envoy keeps its gRPC connections to an ext_proc cluster)."""
+        with self.lock:
+            if port not in self._channels:
+                self._channels[port] = grpc.insecure_channel(f"127.0.0.1:{port}")
+            return self._channels[port]
+
     # the configuration ------------------------------------------------------------------------------------------
     def refresh(self) -> list[str]:
         """Read the cluster again; (re)configure each Gateway's wasm-shim pipeline when it or the limits changed."""
@@ -348,6 +382,8 @@ class Gateway:
             harness.close()
         if self._authorino is not None:
             self._authorino[1].close()
+        for channel in self._channels.values():
+            channel.close()
 
     # the filter chain -------------------------------------------------------------------------------------------
     def handle(self, listener_key: str, method: str, target: str, headers: dict, body: bytes, respond) -> None:
@@ -376,9 +412,10 @@ class Gateway:
                 port = self.extproc_port(gateway_key)
                 if not port:
                     raise _json_answer(500, f"no AI Gateway extproc for Gateway {gateway_key}")
-                conversation = Conversation(port)
+                conversation = Conversation(port, channel=self.channel(port))
                 pseudo = {":method": method, ":path": path, ":authority": host, ":scheme": "http"}
-                exchange = conversation.request({**pseudo, **request_headers}, body)
+                with self.timed("ai_gateway_router"):
+                    exchange = conversation.request({**pseudo, **request_headers}, body)
                 if exchange.status is not None:
                     raise Answer(exchange.status, exchange.immediate_body, {"content-type": "application/json"})
                 request_headers.update({k: v for k, v in exchange.request_headers.items() if not k.startswith(":")})
@@ -398,7 +435,8 @@ class Gateway:
             endpoint, backend = self._endpoint(snapshot, route, rule, path, body, request_headers)
             upstream_body = body
             if conversation is not None:
-                exchange = conversation.upstream(endpoint, backend, _key(route), request_headers)
+                with self.timed("ai_gateway_upstream"):
+                    exchange = conversation.upstream(endpoint, backend, _key(route), request_headers)
                 if exchange.status is not None:
                     raise Answer(exchange.status, exchange.immediate_body, {"content-type": "application/json"})
                 path = exchange.upstream_headers.get(":path", path)
@@ -414,7 +452,7 @@ class Gateway:
 
     def _wasm_request(self, quota, wasm_request: dict, request_headers: dict):
         _digest, harness, lock = quota
-        with lock:
+        with self.timed("wasm_action_set"), lock:
             route = harness.route(wasm_request)
         if route.get("status") == 500:
             raise Answer(500, b"Internal Server Error.\n")
@@ -423,9 +461,10 @@ class Gateway:
             raise Answer(500, b"Internal Server Error.\n")
         identity = None
         if auth.get("call"):
-            decision = self.authorino().check(auth["scope"], method=wasm_request["method"],
-                                              path=wasm_request["path"], headers=request_headers,
-                                              host=wasm_request["host"])
+            with self.timed("auth"):
+                decision = self.authorino().check(auth["scope"], method=wasm_request["method"],
+                                                  path=wasm_request["path"], headers=request_headers,
+                                                  host=wasm_request["host"])
             if not decision.allowed:
                 extra = {"x-ext-auth-reason": decision.reason} if decision.reason else {}
                 if decision.http_status == 401:
@@ -435,7 +474,7 @@ class Gateway:
             request_headers.update(decision.headers)
         if not route.get("action_set"):
             return identity, None
-        with lock:
+        with self.timed("limits"), lock:
             result = harness.request(wasm_request, identity)
         if "error" in result:
             raise Answer(500, b"Internal Server Error.\n")
@@ -471,8 +510,9 @@ class Gateway:
                 payload = json.loads(body or b"{}")
             except ValueError as exc:
                 raise _json_answer(400, "the body is not JSON") from exc
-            picked = pick(port, payload, path=path.split("?", 1)[0],
-                          headers={k: v for k, v in request_headers.items() if k.startswith("x-")})
+            with self.timed("endpoint_picker"):
+                picked = pick(port, payload, path=path.split("?", 1)[0], channel=self.channel(port),
+                              headers={k: v for k, v in request_headers.items() if k.startswith("x-")})
             if picked.endpoint is None:
                 raise _json_answer(picked.status or 503, "the endpoint picker chose no endpoint")
             endpoint = picked.endpoint
@@ -499,22 +539,25 @@ class Gateway:
             if body:
                 forwarded["content-length"] = str(len(body))
             try:
-                connection.request(method, path, body=body or None, headers=forwarded)
-                upstream = connection.getresponse()
+                with self.timed("model_server_headers"):
+                    connection.request(method, path, body=body or None, headers=forwarded)
+                    upstream = connection.getresponse()
             except OSError as exc:
                 raise _json_answer(503, f"upstream connect error: {exc}") from exc
             content_type = upstream.getheader("content-type") or ""
             streaming = "text/event-stream" in content_type
-            if conversation is not None:
+            if conversation is not None and streaming:
                 conversation.response_headers(upstream.status, content_type)
-            out_headers = {"content-type": content_type} if content_type else {}
+            # the upstream's headers go back to the client (Envoy's router drops only the hop-by-hop ones)
+            out_headers = {k.lower(): v for k, v in upstream.getheaders()
+                           if k.lower() not in HOP_BY_HOP | {"server", "date"}}  # Envoy writes its own server
             received = []
 
             def finish():
                 whole = b"".join(received)
                 if quota and deferred is not None:
                     _digest, harness, lock = quota
-                    with lock:
+                    with self.timed("token_report"), lock:
                         harness.respond(wasm_request, identity, {"content_type": content_type,
                                                                  "body": whole.decode(errors="replace")}, deferred)
 
@@ -522,7 +565,9 @@ class Gateway:
                 whole = upstream.read()
                 received.append(whole)
                 if conversation is not None:
-                    conversation.response_body(whole, True)
+                    with self.timed("ai_gateway_response"):
+                        conversation.response_headers(upstream.status, content_type)
+                        conversation.response_body(whole, True)
                 finish()
                 respond(upstream.status, {**out_headers, "content-length": str(len(whole))}, iter([whole]))
                 return
@@ -557,6 +602,9 @@ def handler_for(gateway: Gateway, listener_key: str):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "tokenlabs-gateway-stand-in"
+        # Envoy sets TCP_NODELAY on its connections; without it the body written after the headers waits for the
+        # client's delayed ACK (40 ms a response).
+        disable_nagle_algorithm = True
 
         def log_message(self, format, *args):  # pylint: disable=redefined-builtin
             pass
@@ -627,7 +675,8 @@ class Supervisor:
                 self.servers[key] = (server, port)
                 _log(f"listener {key} served on 127.0.0.1:{port}")
         return {"listeners": {key: {"port": port, "ready": True} for key, (_server, port) in self.servers.items()},
-                "wasm": sorted(self.gateway.harnesses), "redis": self.gateway.redis_url, "problems": problems}
+                "wasm": sorted(self.gateway.harnesses), "redis": self.gateway.redis_url,
+                "timings_ms": self.gateway.timings_ms(), "problems": problems}
 
     def stop_all(self) -> None:
         for server, _port in self.servers.values():

@@ -38,7 +38,6 @@ wanted pod's does). Logs: ``<state>/logs/model-servers.log``.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import shlex
@@ -47,7 +46,8 @@ from pathlib import Path
 
 from testworld.base import State, flag_value, stop_process
 from testworld.gobuild import binary
-from testworld.netns import LOOPBACK, NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv
+from testworld.netns import (NamespacedProcess, bridge, close_listener, http_get, listen, namespaced_argv,
+                             serving_pods)
 from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_parser, reconciler_ready,
                                    run_until_signalled, supervisor_status, up_reconciler)
 
@@ -109,15 +109,10 @@ def wanted_servers(pods: list[dict]) -> tuple[dict, list[str]]:
 
     Only Running pods with an IP count; an IP outside ``127.0.0.0/8``, a container that runs no known engine and a
     malformed :data:`ARGS_ANNOTATION` are problems (never served)."""
-    wanted, problems = {}, []
-    for pod in pods:
-        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-        key = f"{meta.get('namespace')}/{meta.get('name')}"
-        if meta.get("deletionTimestamp") or status.get("phase") != "Running" or not status.get("podIP"):
-            continue
-        if ipaddress.ip_address(status["podIP"]) not in LOOPBACK:
-            problems.append(f"{key}: pod IP {status['podIP']} is not in {LOOPBACK}; not served")
-            continue
+    wanted = {}
+    running, problems = serving_pods(pods)
+    for key, pod in running:
+        meta, status = pod["metadata"], pod["status"]
         found = None
         for container in (pod.get("spec") or {}).get("containers") or []:
             found = served_model(container)
@@ -157,9 +152,13 @@ class Served:
     def __init__(self, key: str, server: dict, argv: list[str]):
         self.key, self.server = key, server
         self.process = NamespacedProcess()
-        # POD_IP: the KV-cache model needs it (as the pod's downward-API variable); its KV events go to ZMQ at
-        # tcp://127.0.0.1:5557, the namespace's own loopback, where nothing listens.
-        self.process.start(namespaced_argv(argv), [], env=dict(os.environ, POD_IP=server["ip"]))
+        # The pod's downward-API variables: POD_IP for the KV-cache model (its KV events go to ZMQ at
+        # tcp://127.0.0.1:5557, the namespace's own loopback, where nothing listens); POD_NAME and POD_NAMESPACE,
+        # which the simulator returns as x-inference-pod / x-inference-namespace response headers (which replica
+        # answered, as seen through the gateway).
+        namespace, pod = key.split("/", 1)
+        self.process.start(namespaced_argv(argv), [],
+                           env=dict(os.environ, POD_IP=server["ip"], POD_NAME=pod, POD_NAMESPACE=namespace))
         try:
             self.listener = listen(server["port"], host=server["ip"])
         except OSError:

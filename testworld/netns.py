@@ -169,6 +169,22 @@ class NetNS:
                 self._setns(self._home)
 
 
+def serving_pods(pods: list[dict]) -> tuple[list[tuple[str, dict]], list[str]]:
+    """``([("<ns>/<pod>", pod), ...], problems)``: the pods a server may stand behind -- Running, not being deleted,
+    with a pod IP in :data:`LOOPBACK` (any other IP is a problem: the test world never listens on or dials it)."""
+    found, problems = [], []
+    for pod in pods:
+        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        if meta.get("deletionTimestamp") or status.get("phase") != "Running" or not status.get("podIP"):
+            continue
+        if ipaddress.ip_address(status["podIP"]) not in LOOPBACK:
+            problems.append(f"{key}: pod IP {status['podIP']} is not in {LOOPBACK}; not served")
+            continue
+        found.append((key, pod))
+    return found, problems
+
+
 def _pump(src: socket.socket, dst: socket.socket) -> None:
     try:
         while True:
@@ -194,6 +210,9 @@ def _accept(listener: socket.socket, dial) -> None:
         except OSError:
             conn.close()
             return
+        for sock in (conn, upstream):  # forward each write at once, as a proxy must (no Nagle delay added)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         back = threading.Thread(target=_pump, args=(upstream, conn), daemon=True)
         back.start()
         _pump(conn, upstream)

@@ -24,7 +24,6 @@ status file names each pod it serves (``servers``). Logs: ``<state>/logs/speech-
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import struct
@@ -33,7 +32,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from testworld.base import State, stop_process
-from testworld.netns import LOOPBACK
+from testworld.netns import serving_pods
 from testworld.supervision import (Kubernetes, reconcile_until_stopped, reconciler_parser, reconciler_ready,
                                    run_until_signalled, supervisor_status, up_reconciler)
 
@@ -94,21 +93,15 @@ def _error(message: str) -> bytes:
 
 def wanted_servers(pods: list[dict]) -> tuple[dict, list[str]]:
     """``({"<ns>/<pod>": {"ip", "port"}}, problems)`` of the service pods to serve."""
-    wanted, problems = {}, []
-    for pod in pods:
-        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-        key = f"{meta.get('namespace')}/{meta.get('name')}"
-        if meta.get("deletionTimestamp") or status.get("phase") != "Running" or not status.get("podIP"):
-            continue
-        if ipaddress.ip_address(status["podIP"]) not in LOOPBACK:
-            problems.append(f"{key}: pod IP {status['podIP']} is not in {LOOPBACK}; not served")
-            continue
+    wanted = {}
+    running, problems = serving_pods(pods)
+    for key, pod in running:
         ports = [p.get("containerPort") for c in (pod.get("spec") or {}).get("containers") or []
                  for p in c.get("ports") or [] if p.get("containerPort")]
         if not ports:
             problems.append(f"{key}: no container port; not served")
             continue
-        wanted[key] = {"ip": status["podIP"], "port": int(ports[0])}
+        wanted[key] = {"ip": pod["status"]["podIP"], "port": int(ports[0])}
     return wanted, problems
 
 

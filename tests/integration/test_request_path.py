@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import threading
 import uuid
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+import yaml
 
 from support.cluster import wait_for
 from support.jobs import VENVS
@@ -206,6 +210,82 @@ def test_the_free_tier_token_quota_counts_usage_across_the_path(cluster, gateway
     assert refused.status_code == 429 and requests < 10, (counted, requests, refused.status_code)
 
 
+# A 1x1 PNG, as a client sends a picture inline (OpenAI's image_url content part with a data: URL).
+PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+         "RU5ErkJggg==")
+
+
+def test_the_vision_model_answers_a_message_with_an_image_through_the_gateway(gateway, demo_key):
+    """The content array (text + image_url) passes the AI Gateway's schema translation and the endpoint picker's
+    body parsing unchanged, and the VLM's server answers it."""
+    answer = client(gateway, demo_key).chat.completions.create(model=MODELS[1], max_tokens=8, messages=[{
+        "role": "user", "content": [{"type": "text", "text": "What colour is this pixel?"},
+                                    {"type": "image_url", "image_url": {"url": PIXEL}}]}])
+    assert answer.model == MODELS[1] and answer.choices[0].message.content and answer.usage.total_tokens > 0
+
+
+def test_the_demos_chat_completion_goes_through_the_gateway(cluster, gateway):
+    """What ``scripts/demo`` ends with: ``python -m testworld.gateway_chat`` with the demo tenant's key file."""
+    key_file = cluster.state_dir / "tenant-keys" / "demo-free.key"
+    run = subprocess.run([sys.executable, "-m", "testworld.gateway_chat", "--key-file", str(key_file),
+                          "--state-dir", str(cluster.state_dir)], capture_output=True, text=True, env=cluster.env,
+                         check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"on listener {LISTENER} (Host {HOST}" in run.stdout and "HTTP 200" in run.stdout, run.stdout
+    assert f"model {MODELS[0]}, answered by pod nemotron-nano-8b-decode-" in run.stdout, run.stdout
+    assert key_file.read_text().strip() not in run.stdout + run.stderr
+
+
+def onboard(cluster, tier: str) -> tuple[str, str]:
+    """A tenant of its own (``tenant.yml``); its name and key."""
+    name = f"path-{tier}-" + uuid.uuid4().hex[:6]
+    made = cluster.ansible_playbook("tenant.yml", "-i", "inventory/local", "-e", json.dumps(
+        {"tenant_action": "onboard", "tenant_name": name, "tenant_tier": tier}))
+    assert made.returncode == 0, made.stdout[-3000:]
+    return name, (cluster.state_dir / "tenant-keys" / f"{name}.key").read_text().strip()
+
+
+def accepted(gateway, key, cluster) -> httpx.Response:
+    """The first answer with ``key`` (Authorino sees a new Secret within a moment; its refusals count nowhere)."""
+    def answered():
+        answer = httpx.post(f"{gateway}/v1/chat/completions", timeout=60,
+                            headers={"Host": HOST, "Authorization": f"Bearer {key}"},
+                            json={"model": MODELS[0], "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]})
+        return answer if answer.status_code == 200 else None
+    return wait_for(answered, 30, "Authorino accepting the key", cluster)
+
+
+def test_the_request_limit_is_the_tenants_across_keys_paths_and_query_strings(cluster, gateway):
+    """The free tier's 10 requests a minute count per tenant (Limitador's descriptor is the tenant id from the key
+    Secret's annotation), so a rotated key's grace Secret shares the counter with the new key; a query string and
+    the legacy ``/v1/completions`` endpoint are counted on the same route like any chat completion."""
+    name, old_key = onboard(cluster, "free")
+    rotated = cluster.ansible_playbook("tenant.yml", "-i", "inventory/local", "-e", json.dumps(
+        {"tenant_action": "rotate", "tenant_name": name, "tenant_grace_period": "1h"}))
+    assert rotated.returncode == 0, rotated.stdout[-3000:]
+    new_key = (cluster.state_dir / "tenant-keys" / f"{name}.key").read_text().strip()
+    assert new_key != old_key
+    assert [s for s in cluster.kubectl_json("get", "secrets", "-n", "kuadrant-system")["items"]
+            if s["metadata"]["name"].startswith(f"tenant-{name}.retired-")], "no grace Secret for the old key"
+    accepted(gateway, new_key, cluster)
+    accepted(gateway, old_key, cluster)  # two requests counted
+
+    def send(key, path, body):
+        return httpx.post(f"{gateway}{path}", headers={"Host": HOST, "Authorization": f"Bearer {key}"}, json=body,
+                          timeout=60)
+    chat = {"model": MODELS[0], "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+    legacy = {"model": MODELS[0], "max_tokens": 1, "prompt": "hi"}
+    sent = [send(old_key, "/v1/chat/completions?x=1", chat), send(new_key, "/v1/chat/completions?x=1", chat),
+            send(old_key, "/v1/completions", legacy), send(new_key, "/v1/completions", legacy),
+            send(old_key, "/v1/completions?x=1", legacy), send(new_key, "/v1/completions?stream=false", legacy),
+            send(old_key, "/v1/chat/completions", chat), send(new_key, "/v1/chat/completions", chat)]
+    assert [a.status_code for a in sent] == [200] * 8, [(a.status_code, a.text[:200]) for a in sent]
+    assert sent[2].json()["choices"][0]["text"] and sent[2].json()["usage"]["total_tokens"] > 0
+    # 10 counted: the 11th is refused, whichever key, path or query string carries it.
+    refused = [send(old_key, "/v1/chat/completions", chat), send(new_key, "/v1/completions?y=2", legacy)]
+    assert [a.status_code for a in refused] == [429, 429], [(a.status_code, a.text[:200]) for a in refused]
+
+
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "ifeval_sample"
 
 
@@ -270,3 +350,79 @@ def test_the_accuracy_job_runs_through_the_gateway_and_records_a_baseline(
     assert run.returncode == 0, run.stdout[-5000:]
     written = json.loads(next(baselines.glob("*.json")).read_text())
     assert written["samples"] == 6 and written["model"] == "nvidia/Llama-3.1-Nemotron-Nano-8B-v1", written
+
+
+# Last in the module: it reconfigures the catalog (two replicas of the first model).
+def test_the_endpoint_picker_chooses_the_replica_through_the_gateway(cluster, gateway, services, tmp_path):
+    """Two replicas of one model (``replicas: 2`` in the catalog, site.yml again: the device plugin time-slices
+    spark-01's GPU) behind one InferencePool: a repeated prompt stays on one replica (the picker's prefix-cache
+    scorer), and with one replica busy (one sequence at a time, requests queued) fresh prompts go to the other (its
+    queue and KV-cache scorers). Which replica answered: the simulator's ``x-inference-pod`` response header (its
+    POD_NAME), passed back by the gateway like any response header."""
+    models = [dict(m) for m in yaml_models()]
+    models[0].update(replicas=2, gpu_memory_share=0.4)
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"tokenlabs_models": models}))
+    site = cluster.ansible_playbook("site.yml", "-i", "inventory/local", "-e", services, "-e", f"@{catalog}")
+    assert site.returncode == 0, site.stdout[-6000:]
+    pool = f"{NS}/nemotron-nano-8b-pool"
+
+    def pods():
+        return {p["metadata"]["name"]: p["status"].get("podIP") for p in cluster.kubectl_json(
+            "get", "pods", "-n", NS, "-l", "llm-d.ai/model=nemotron-nano-8b")["items"]
+            if p["status"].get("phase") == "Running" and "decode" in p["metadata"]["name"]}
+    wait_for(lambda: len(pods()) == 2, 120, "two Running replicas", cluster)
+    wait_for(lambda: sum(1 for key, s in (_status(cluster, "model-servers").get("servers") or {}).items()
+                         if s.get("healthy") and key.split("/", 1)[1] in pods()) == 2, 90, "both replicas served",
+             cluster)
+    wait_for(lambda: ((_status(cluster, "endpoint-pickers").get("pickers") or {}).get(pool) or {}).get("ready_pods")
+             == 2, 120, "the picker seeing both replicas", cluster)
+    _name, key = onboard(cluster, "pro")
+    accepted(gateway, key, cluster)
+
+    def replica(prompt: str) -> str:
+        answer = httpx.post(f"{gateway}/v1/chat/completions", timeout=60,
+                            headers={"Host": HOST, "Authorization": f"Bearer {key}"},
+                            json={"model": MODELS[0], "max_tokens": 4, "messages": [{"role": "user", "content": prompt}]})
+        assert answer.status_code == 200, answer.text
+        return answer.headers["x-inference-pod"]
+
+    prompt = "Summarise the operating manual of the DGX Spark cluster, chapter by chapter. " * 6
+    assert len({replica(prompt) for _attempt in range(6)}) == 1
+
+    replicas = pods()
+    busy, idle = sorted(replicas)
+    cluster.kubectl("annotate", "pod", busy, "-n", NS, "--overwrite",
+                    'testworld.tokenlabs.io/simulator-args=["--max-num-seqs=1","--inter-token-latency=100ms"]')
+    wait_for(lambda: ((_status(cluster, "model-servers").get("servers") or {}).get(f"{NS}/{busy}") or {})
+             .get("extra_args") and _status(cluster, "model-servers")["servers"][f"{NS}/{busy}"].get("healthy"),
+             30, "the busy replica's simulator restarted with its flags", cluster)
+
+    def load():
+        try:
+            httpx.post(f"http://{replicas[busy]}:8000/v1/chat/completions", timeout=60, json={
+                "model": MODELS[0], "max_tokens": 30, "ignore_eos": True,
+                "messages": [{"role": "user", "content": f"load {uuid.uuid4()}"}]})
+        except httpx.HTTPError:
+            pass  # only the load matters
+    threads = [threading.Thread(target=load) for _thread in range(4)]
+    for thread in threads:
+        thread.start()
+
+    def waiting():
+        text = httpx.get(f"http://{replicas[busy]}:8000/metrics", timeout=5).text
+        return any(line.startswith("vllm:num_requests_waiting{") and float(line.rsplit(" ", 1)[1]) >= 2
+                   for line in text.splitlines())
+    try:
+        wait_for(waiting, 20, "requests waiting on the busy replica", cluster)
+        answered_by = [replica(f"fresh prompt {uuid.uuid4()}") for _attempt in range(8)]
+    finally:
+        for thread in threads:
+            thread.join()
+    assert answered_by == [idle] * 8, answered_by
+
+
+def yaml_models() -> list[dict]:
+    """The catalog's default models (roles/platform_defaults), as site.yml deploys them without overrides."""
+    defaults = Path(__file__).resolve().parents[2] / "roles" / "platform_defaults" / "defaults" / "main.yml"
+    return yaml.safe_load(defaults.read_text())["tokenlabs_models"]

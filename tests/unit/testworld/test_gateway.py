@@ -1,9 +1,14 @@
-"""The gateway stand-in's pure parts: listener attachment, route matching, backends (testworld/gateway.py)."""
+"""The gateway stand-in's pure parts: listener attachment, route matching, backends; its proxy step
+(testworld/gateway.py)."""
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
+from testworld import gateway
 from testworld.gateway import (aigw_backend_name, attached, hostname_matches, loopback, match, service_endpoints,
                                sse_events)
 
@@ -86,3 +91,39 @@ def test_the_backend_name_is_the_ai_gateway_controllers():
 def test_sse_events_are_split_when_complete():
     events, rest = sse_events(b"data: 1\n\ndata: 2\n\ndata: 3")
     assert events == [b"data: 1\n\n", b"data: 2\n\n"] and rest == b"data: 3"
+
+
+def test_the_upstreams_response_headers_reach_the_client_and_each_step_is_timed():
+    """Envoy's router passes the upstream's response headers back (the simulator's x-inference-pod names the replica
+    that answered) but for the hop-by-hop ones; the stand-in writes its own server/date."""
+    class Upstream(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers["content-length"]))
+            body = b'{"ok": true}'
+            self.send_response(200)
+            for key, value in (("content-type", "application/json"), ("x-inference-pod", "model-0"),
+                               ("keep-alive", "timeout=5"), ("content-length", str(len(body)))):
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+            pass
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    answered = {}
+
+    def respond(status, headers, chunks):
+        answered.update(status=status, headers=headers, body=b"".join(chunks))
+    stand_in = gateway.Gateway(None, None, "kuadrant-system", "redis://127.0.0.1:1")
+    try:
+        stand_in._proxy(f"127.0.0.1:{server.server_port}", "POST", "/v1/chat/completions",  # pylint: disable=protected-access
+                        {"host": "inference.test"}, b"{}", None, None, {}, None, None, respond)
+    finally:
+        server.shutdown()
+    assert answered["status"] == 200 and answered["body"] == b'{"ok": true}'
+    assert answered["headers"]["x-inference-pod"] == "model-0" and answered["headers"]["content-length"] == "12"
+    assert not {"keep-alive", "server", "date"} & set(answered["headers"])
+    assert stand_in.timings_ms()["model_server_headers"]["count"] == 1

@@ -22,7 +22,8 @@ def test_one_level_measures_the_servers_timing(server):
         assert r.completion_tokens == 20
         assert 195 <= r.prompt_tokens <= 205
         expected_ttft = 0.080 + r.prompt_tokens / 4000.0
-        assert expected_ttft * 0.9 <= r.ttft <= expected_ttft * 1.5
+        # lower bound: the server's timing is measured; upper: plus scheduling slack on 2 shared cores
+        assert expected_ttft * 0.9 <= r.ttft <= expected_ttft * 1.5 + 0.15
         itl = r.decode_time / (r.completion_tokens - 1)
         assert 0.020 * 0.95 <= itl <= 0.020 * 1.5  # the first token's read can land late: decode time a hair short
     per_request = 0.080 + 0.05 + 19 * 0.020
