@@ -5,10 +5,43 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import defaultdict
 
 import pytest
 
 from support.cluster import REFERENCE_HOSTS, ControlPlane, all_nodes_ready, mirror_path, wait_for
+
+# The longest modules first (minutes on two workers, from the per-module times this file prints at the end of a
+# run): with `--dist loadfile` a worker takes the next file in collection order, and a long module collected last
+# leaves the other worker idle at the end. Modules not named keep their alphabetical order after these.
+LONGEST_FIRST = (
+    "test_reference_catalog.py",
+    "test_request_path.py",
+    "test_release_upgrade.py",
+    "test_platform_site.py",
+    "test_operate_jobs.py",
+    "test_molecule_platform.py",
+)
+
+_MODULE_SECONDS: dict = defaultdict(float)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+def pytest_runtest_logreport(report):
+    _MODULE_SECONDS[report.nodeid.split("::")[0]] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Each module's time (set-up, calls and tear-down of its tests), longest first: the data for LONGEST_FIRST."""
+    if not _MODULE_SECONDS:
+        return
+    terminalreporter.write_sep("=", "integration modules by time")
+    for module, seconds in sorted(_MODULE_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:8.1f}s  {module}")
 
 
 @pytest.fixture(scope="module")
