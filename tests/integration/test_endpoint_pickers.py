@@ -6,16 +6,14 @@ the mirrored inferencepool chart installs with the collection's values, scraping
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 
-import httpx
 import pytest
 import yaml
 
 from ansible_collections.tokenlabs.inference.plugins.module_utils._catalog import models as catalog
 from support.cluster import wait_for
-from support.model_pods import MODEL, component, decode_deployment, status
+from support.model_pods import MODEL, busy_replica, component, decode_deployment, status
 from testworld.endpoint_picker_client import pick
 
 NAMESPACE = "t-endpoint-picker"
@@ -102,28 +100,14 @@ def test_a_busy_replica_is_avoided(control_plane, pool):
     wait_for(lambda: served(control_plane)[busy]["extra_args"] and served(control_plane)[busy]["healthy"], 30,
              "the busy replica's simulator restarted with its flags", control_plane)
 
-    def load():
-        try:
-            httpx.post(f"http://{busy}:8000/v1/chat/completions", timeout=60, json={
-                "model": MODEL["id"], "max_tokens": 30, "ignore_eos": True,
-                "messages": [{"role": "user", "content": f"load {uuid.uuid4()}"}]})
-        except httpx.HTTPError:
-            pass  # only the load matters (the simulator may drop a queued request when the test ends)
-    threads = [threading.Thread(target=load) for _thread in range(4)]
-    for thread in threads:
-        thread.start()
+    def fresh_pick() -> str:
+        return pick(picker(control_plane)["ext_proc"], chat(f"fresh prompt {uuid.uuid4()}")).endpoint
 
-    def waiting():
-        text = httpx.get(f"http://{busy}:8000/metrics", timeout=5).text
-        return any(line.startswith("vllm:num_requests_waiting{") and float(line.rsplit(" ", 1)[1]) >= 2
-                   for line in text.splitlines())
-    try:
-        wait_for(waiting, 20, "requests waiting on the busy replica", control_plane)
-        picks = [pick(picker(control_plane)["ext_proc"], chat(f"fresh prompt {uuid.uuid4()}")).endpoint
-                 for _attempt in range(8)]
-    finally:
-        for thread in threads:
-            thread.join()
+    with busy_replica(busy, MODEL["id"], control_plane):
+        # The queue reaches the picker with its next scrape of the replicas' metrics (every 50 ms, later on a loaded
+        # machine): from the first fresh prompt it sends to the idle replica on, every one goes there.
+        wait_for(lambda: fresh_pick() == f"{idle}:8000", 10, "a fresh prompt picked for the idle replica", control_plane)
+        picks = [fresh_pick() for _attempt in range(8)]
     assert picks == [f"{idle}:8000"] * 8
 
 

@@ -12,7 +12,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import yaml
 
 from support.cluster import wait_for
 from support.jobs import VENVS
-from support.model_pods import component, status
+from support.model_pods import busy_replica, component, status
 
 NS = "token-labs"
 HOST = "inference.token-labs.local"
@@ -354,7 +353,7 @@ def test_the_accuracy_job_runs_through_the_gateway_and_records_a_baseline(
 
 # Last in the module: it reconfigures the catalog (two replicas of the first model).
 def test_the_endpoint_picker_chooses_the_replica_through_the_gateway(cluster, gateway, services, tmp_path):
-    """Two replicas of one model (``replicas: 2`` in the catalog, site.yml again: the device plugin time-slices
+    """Two replicas of one model (``replicas: 2`` in the catalog, ``site.yml --tags models``: the device plugin time-slices
     spark-01's GPU) behind one InferencePool: a repeated prompt stays on one replica (the picker's prefix-cache
     scorer), and with one replica busy (one sequence at a time, requests queued) fresh prompts go to the other (its
     queue and KV-cache scorers). Which replica answered: the simulator's ``x-inference-pod`` response header (its
@@ -363,7 +362,8 @@ def test_the_endpoint_picker_chooses_the_replica_through_the_gateway(cluster, ga
     models[0].update(replicas=2, gpu_memory_share=0.4)
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps({"tokenlabs_models": models}))
-    site = cluster.ansible_playbook("site.yml", "-i", "inventory/local", "-e", services, "-e", f"@{catalog}")
+    site = cluster.ansible_playbook("site.yml", "-i", "inventory/local", "--tags", "models", "-e", services,
+                                    "-e", f"@{catalog}")
     assert site.returncode == 0, site.stdout[-6000:]
     pool = f"{NS}/nemotron-nano-8b-pool"
 
@@ -398,27 +398,12 @@ def test_the_endpoint_picker_chooses_the_replica_through_the_gateway(cluster, ga
              .get("extra_args") and _status(cluster, "model-servers")["servers"][f"{NS}/{busy}"].get("healthy"),
              30, "the busy replica's simulator restarted with its flags", cluster)
 
-    def load():
-        try:
-            httpx.post(f"http://{replicas[busy]}:8000/v1/chat/completions", timeout=60, json={
-                "model": MODELS[0], "max_tokens": 30, "ignore_eos": True,
-                "messages": [{"role": "user", "content": f"load {uuid.uuid4()}"}]})
-        except httpx.HTTPError:
-            pass  # only the load matters
-    threads = [threading.Thread(target=load) for _thread in range(4)]
-    for thread in threads:
-        thread.start()
-
-    def waiting():
-        text = httpx.get(f"http://{replicas[busy]}:8000/metrics", timeout=5).text
-        return any(line.startswith("vllm:num_requests_waiting{") and float(line.rsplit(" ", 1)[1]) >= 2
-                   for line in text.splitlines())
-    try:
-        wait_for(waiting, 20, "requests waiting on the busy replica", cluster)
+    with busy_replica(replicas[busy], MODELS[0], cluster):
+        # The queue reaches the picker with its next scrape of the replicas' metrics (every 50 ms, later on a loaded
+        # machine): from the first fresh prompt answered by the idle replica on, every one is.
+        wait_for(lambda: replica(f"fresh prompt {uuid.uuid4()}") == idle, 10, "a fresh prompt answered by the idle replica",
+                 cluster)
         answered_by = [replica(f"fresh prompt {uuid.uuid4()}") for _attempt in range(8)]
-    finally:
-        for thread in threads:
-            thread.join()
     assert answered_by == [idle] * 8, answered_by
 
 
